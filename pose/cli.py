@@ -1,0 +1,209 @@
+"""`pose`: one subcommand per pipeline stage. The workflow engines call only this."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pose import stages
+from pose.config import Registry, load_registry, parse_input
+from pose.errors import PoseError
+
+
+def _registry(args: argparse.Namespace) -> Registry:
+    return load_registry(args.params)
+
+
+def _scale(args: argparse.Namespace, registry: Registry) -> str:
+    scale = args.scale or registry.default_scale
+    registry.scale(scale)
+    return scale
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.no_progress
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    for name in _registry(args).models:
+        print(name)
+
+
+def cmd_experiments(args: argparse.Namespace) -> None:
+    for name in _registry(args).experiments:
+        print(name)
+
+
+def cmd_synth(args: argparse.Namespace) -> None:
+    root = stages.synth_stage(_registry(args), args.dataset, args.out, _progress(args))
+    print(f"synthetic dataset written to {root}")
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    root = stages.fetch_stage(_registry(args), args.dataset)
+    print(f"dataset {args.dataset!r} complete at {root}")
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    spec = registry._get("dataset", registry.datasets, args.dataset)
+    if spec.source == "synthetic":
+        root = stages.synth_stage(registry, args.dataset, None, _progress(args))
+    else:
+        root = stages.fetch_stage(registry, args.dataset)
+    print(f"dataset {args.dataset!r} ready at {root}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    exp = registry.resolve(args.experiment, _scale(args, registry))
+    path = stages.train_stage(exp, _progress(args))
+    print(f"trained weights: {path}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    if args.oracle or args.ground_truth:
+        if args.experiment:
+            raise PoseError("--oracle/--ground-truth evaluate annotation files, not an experiment")
+        if not args.annotations:
+            raise PoseError("--oracle/--ground-truth need --annotations FILE")
+        if args.ground_truth:
+            record = stages.ground_truth_stage(args.annotations, args.out)
+        else:
+            if not args.images:
+                raise PoseError("--oracle needs --images DIR (the images of --annotations)")
+            record = stages.oracle_stage(
+                args.annotations,
+                args.images,
+                parse_input(args.input, "--input"),
+                args.sigma,
+                args.out,
+                _progress(args),
+            )
+    else:
+        if not args.experiment:
+            raise PoseError("name an EXPERIMENT (see `pose experiments`), or use --oracle")
+        registry = _registry(args)
+        exp = registry.resolve(args.experiment, _scale(args, registry))
+        record = stages.evaluate_stage(exp, args.checkpoint, args.boxes, _progress(args))
+    print(json.dumps(record, indent=2))
+
+
+def cmd_complexity(args: argparse.Namespace) -> None:
+    from pose.io import write_json
+
+    record = stages.complexity_stage(_registry(args), args.model, args.input)
+    if args.out:
+        write_json(args.out, record)
+    if args.format == "json":
+        print(json.dumps(record))
+    else:
+        print(
+            f"{record['model']} @ {record['input']}: {record['params']:,} params, "
+            f"{record['gflops_paper']:.2f} GFLOPs (paper convention), "
+            f"{record['gmacs']:.2f} GMACs"
+        )
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    stages.table_stage(registry, args.table, _scale(args, registry))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    stages.report_stage(registry, _scale(args, registry))
+    print("report written to reports/index.md")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pose", description="Reproduce top-down pose estimation papers' tables."
+    )
+    parser.add_argument("--params", type=Path, default=Path("params"), help="registry directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def scale_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scale", help="scale preset (default: params/pipeline.yaml)")
+
+    p = sub.add_parser("models", help="list registered model names")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("experiments", help="list registered experiments")
+    p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser("synth", help="generate the synthetic COCO-format dataset")
+    p.add_argument("dataset", nargs="?", default="synthetic")
+    p.add_argument("--out", type=Path, help="output root (default: the dataset's root)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("fetch", help="check a downloaded dataset's layout")
+    p.add_argument("dataset")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("prepare", help="make a dataset ready: synthesise or fetch, by its source")
+    p.add_argument("dataset")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("train", help="train one experiment (resumes from its last checkpoint)")
+    p.add_argument("experiment")
+    scale_arg(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="COCO keypoint AP of an experiment, or a diagnostic")
+    p.add_argument("experiment", nargs="?")
+    scale_arg(p)
+    p.add_argument("--checkpoint", type=Path, help="weights (default: the run's model.pth)")
+    p.add_argument("--boxes", choices=["detections", "gt"], help="override the recipe's boxes")
+    p.add_argument("--oracle", action="store_true",
+                   help="evaluate heatmaps rendered from the ground truth (codec upper bound)")
+    p.add_argument("--ground-truth", action="store_true",
+                   help="evaluate the ground-truth keypoints as results (evaluator check)")
+    p.add_argument("--annotations", type=Path, help="COCO keypoints annotation file")
+    p.add_argument("--images", type=Path, help="image folder of --annotations")
+    p.add_argument("--input", default="256x192", help="input size H x W for --oracle")
+    p.add_argument("--sigma", type=float, default=2.0, help="heatmap sigma for --oracle")
+    p.add_argument("--out", type=Path, help="also write the record to this JSON file")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("complexity", help="params and GFLOPs of a paper-size model")
+    p.add_argument("model")
+    p.add_argument("--input", default="256x192", help="H x W")
+    p.add_argument("--format", choices=["json", "text"], default="text")
+    p.add_argument("--out", type=Path, help="also write the JSON record to this file")
+    p.set_defaults(func=cmd_complexity)
+
+    p = sub.add_parser("table", help="write one paper table (paper beside reproduced)")
+    p.add_argument("table")
+    scale_arg(p)
+    p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("report", help="write reports/index.md with plots and provenance")
+    scale_arg(p)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except PoseError as err:
+        print(f"pose {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""The registry in params/: load, validate and resolve.
+
+Every stage receives a `ResolvedExperiment`: the experiment's model spec, recipe and dataset with
+the scale preset applied, so one mapping fully specifies a run (it is written beside the run's
+outputs). Cross references (an experiment's model, recipe, dataset; a table row's experiment) are
+checked when the registry loads, so a typo fails before any job starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pose.errors import ConfigError
+from pose.spec import deep_merge, from_dict, to_dict
+
+PARAMS_DIR = Path("params")
+
+
+# --------------------------------------------------------------------------- typed entries
+@dataclass(frozen=True)
+class SplitSpec:
+    annotations: str
+    images: str
+    detections: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    source: Literal["synthetic", "coco"]
+    root: str
+    train: SplitSpec
+    val: SplitSpec
+    synth: dict = field(default_factory=dict)
+
+    def path(self, relative: str) -> Path:
+        return Path(self.root) / relative
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    type: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    type: Literal["step"] = "step"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    scale_factor: float = 0.35
+    rotation_factor: float = 45.0
+    rotation_prob: float = 0.6
+    flip: bool = True
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8
+    half_body_scale: float = 1.5
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    type: Literal["mse"] = "mse"
+    use_target_weight: bool = True
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    flip_test: bool = True
+    boxes: Literal["detections", "gt"] = "detections"
+    det_score_thresh: float = 0.0
+    in_vis_thre: float = 0.2
+    oks_thre: float = 0.9
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    optimizer: OptimizerSpec
+    schedule: ScheduleSpec
+    epochs: int
+    batch_size: int
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    test: TestSpec = field(default_factory=TestSpec)
+    sigma: float = 2.0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    model: str
+    input: str
+    recipe: str
+    dataset: str
+    seed: int = 0
+    gpus: int = 1
+    sigma: float | None = None
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    dataset: str | None
+    input: str | None
+    recipe: dict
+    models: dict
+    device: Literal["cpu", "cuda"]
+    num_workers: int
+    threads: int | None
+    val_every: int
+
+
+@dataclass(frozen=True)
+class PaperFigures:
+    ap: float | None = None
+    params_m: float | None = None
+    gflops: float | None = None
+
+
+@dataclass(frozen=True)
+class TableRow:
+    label: str
+    experiment: str
+    paper: PaperFigures
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    title: str
+    rows: list[dict]
+    caption: str = ""
+
+    def typed_rows(self, where: str) -> list[TableRow]:
+        return [from_dict(TableRow, r, f"{where}.rows[{i}]") for i, r in enumerate(self.rows)]
+
+
+# --------------------------------------------------------------------------- parsing helpers
+def parse_input(text: str, where: str) -> tuple[int, int]:
+    """'256x192' (H x W, as the papers write it) -> (256, 192)."""
+    try:
+        h, w = (int(v) for v in str(text).lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise ConfigError(
+            f"{where}: expected an input size like '256x192' (H x W), got {text!r}"
+        ) from None
+    if h <= 0 or w <= 0 or h % 4 or w % 4:
+        raise ConfigError(f"{where}: input {text!r} must be positive multiples of 4 (H x W)")
+    return h, w
+
+
+def format_input(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}x{hw[1]}"
+
+
+def read_yaml(path: Path) -> Any:
+    """Load one YAML file, naming it in the error if it is missing or malformed."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        with path.open(encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+
+
+def _mapping(data: Any, where: str) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of entries, got {type(data).__name__}")
+    return data
+
+
+def stable_hash(obj: Any) -> str:
+    """Short content hash of a YAML/JSON-able object (key order independent)."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class ResolvedExperiment:
+    """An experiment at a scale: everything a stage needs, nothing looked up later."""
+
+    name: str
+    scale: str
+    model_name: str
+    model_spec: dict  # what is trained (scale overrides applied)
+    paper_model_spec: dict  # the paper-size model (complexity is always measured on this)
+    paper_input: tuple[int, int]
+    input_hw: tuple[int, int]
+    recipe: RecipeSpec
+    dataset_name: str
+    dataset: DatasetSpec
+    seed: int
+    gpus: int
+    device: str
+    num_workers: int
+    threads: int | None
+    val_every: int
+
+    @property
+    def run_dir(self) -> Path:
+        return Path("runs") / self.scale / self.name
+
+    @property
+    def heatmap_hw(self) -> tuple[int, int]:
+        return self.input_hw[0] // 4, self.input_hw[1] // 4
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "scale": self.scale,
+            "model_name": self.model_name,
+            "model_spec": self.model_spec,
+            "input": format_input(self.input_hw),
+            "paper_input": format_input(self.paper_input),
+            "recipe": to_dict(self.recipe),
+            "dataset_name": self.dataset_name,
+            "dataset": to_dict(self.dataset),
+            "seed": self.seed,
+            "gpus": self.gpus,
+            "device": self.device,
+            "num_workers": self.num_workers,
+            "threads": self.threads,
+            "val_every": self.val_every,
+        }
+
+    @property
+    def config_hash(self) -> str:
+        """Identity of what training depends on (not of where it runs)."""
+        d = self.to_dict()
+        for key in ("device", "num_workers", "threads", "gpus"):
+            d.pop(key)
+        return stable_hash(d)
+
+
+@dataclass(frozen=True)
+class Registry:
+    params_dir: Path
+    datasets: dict[str, DatasetSpec]
+    recipes: dict[str, RecipeSpec]
+    models: dict[str, dict]
+    experiments: dict[str, ExperimentSpec]
+    scales: dict[str, ScaleSpec]
+    tables: dict[str, TableSpec]
+    default_scale: str
+
+    # ---- lookups with clear errors
+    def _get(self, kind: str, table: dict, name: str) -> Any:
+        if name not in table:
+            raise ConfigError(
+                f"unknown {kind} {name!r}; known: {', '.join(sorted(table)) or '(none)'}"
+            )
+        return table[name]
+
+    def model(self, name: str) -> dict:
+        return self._get("model", self.models, name)
+
+    def scale(self, name: str) -> ScaleSpec:
+        return self._get("scale", self.scales, name)
+
+    def table(self, name: str) -> TableSpec:
+        return self._get("table", self.tables, name)
+
+    def resolve(self, experiment: str, scale: str) -> ResolvedExperiment:
+        exp = self._get("experiment", self.experiments, experiment)
+        sc = self.scale(scale)
+        where = f"{self.params_dir}/experiments.yaml: {experiment}"
+        paper_spec = self.model(exp.model)
+        family = paper_spec.get("family")
+        model_spec = deep_merge(paper_spec, sc.models.get(family, {}))
+        paper_input = parse_input(exp.input, f"{where}.input")
+        input_hw = parse_input(sc.input, f"scales.yaml: {scale}.input") if sc.input else paper_input
+        recipe_raw = to_dict(self._get("recipe", self.recipes, exp.recipe))
+        recipe = from_dict(
+            RecipeSpec,
+            deep_merge(recipe_raw, sc.recipe),
+            f"{self.params_dir}/recipes.yaml: {exp.recipe} (+ scales.yaml: {scale}.recipe)",
+        )
+        if exp.sigma is not None and "sigma" not in sc.recipe:
+            recipe = replace(recipe, sigma=exp.sigma)
+        dataset_name = sc.dataset or exp.dataset
+        return ResolvedExperiment(
+            name=experiment,
+            scale=scale,
+            model_name=exp.model,
+            model_spec=model_spec,
+            paper_model_spec=paper_spec,
+            paper_input=paper_input,
+            input_hw=input_hw,
+            recipe=recipe,
+            dataset_name=dataset_name,
+            dataset=self._get("dataset", self.datasets, dataset_name),
+            seed=exp.seed,
+            gpus=exp.gpus,
+            device=sc.device,
+            num_workers=sc.num_workers,
+            threads=sc.threads,
+            val_every=sc.val_every,
+        )
+
+    def datasets_for_scale(self, scale: str) -> list[str]:
+        """Datasets the experiments need at this scale (what the synth/fetch stages produce)."""
+        return sorted({self.resolve(e, scale).dataset_name for e in self.experiments})
+
+    def complexity_targets(self) -> list[tuple[str, str]]:
+        """(model, paper input) pairs whose complexity the tables need, each once."""
+        return sorted({(e.model, e.input) for e in self.experiments.values()})
+
+
+def load_registry(params_dir: str | Path = PARAMS_DIR) -> Registry:
+    """Read and cross-check every file of params/."""
+    from pose.models import validate_spec  # models validate their own spec keys
+
+    p = Path(params_dir)
+    datasets = {
+        k: from_dict(DatasetSpec, v, f"{p}/datasets.yaml: {k}")
+        for k, v in _mapping(read_yaml(p / "datasets.yaml"), f"{p}/datasets.yaml").items()
+    }
+    recipes = {
+        k: from_dict(RecipeSpec, v, f"{p}/recipes.yaml: {k}")
+        for k, v in _mapping(read_yaml(p / "recipes.yaml"), f"{p}/recipes.yaml").items()
+    }
+    models = _mapping(read_yaml(p / "models.yaml"), f"{p}/models.yaml")
+    for name, spec in models.items():
+        validate_spec(spec, f"{p}/models.yaml: {name}")
+    exp_file = _mapping(read_yaml(p / "experiments.yaml"), f"{p}/experiments.yaml")
+    if set(exp_file) != {"experiments"}:
+        raise ConfigError(f"{p}/experiments.yaml: expected a single top-level key 'experiments'")
+    experiments = {
+        k: from_dict(ExperimentSpec, v, f"{p}/experiments.yaml: {k}")
+        for k, v in _mapping(exp_file["experiments"], f"{p}/experiments.yaml").items()
+    }
+    scales = {
+        k: from_dict(ScaleSpec, v, f"{p}/scales.yaml: {k}")
+        for k, v in _mapping(read_yaml(p / "scales.yaml"), f"{p}/scales.yaml").items()
+    }
+    tables = {name: _load_table(p, name) for name in _table_names(p)}
+    pipeline = _mapping(read_yaml(p / "pipeline.yaml"), f"{p}/pipeline.yaml")
+    unknown = sorted(set(pipeline) - {"scale", "dataset"})
+    if unknown:
+        raise ConfigError(f"{p}/pipeline.yaml: unknown key(s) {unknown}; expected scale, dataset")
+    registry = Registry(
+        p, datasets, recipes, models, experiments, scales, tables, pipeline.get("scale")
+    )
+    _cross_check(registry)
+    check_pipeline_dataset(registry, registry.default_scale, pipeline.get("dataset"))
+    return registry
+
+
+def _table_names(p: Path) -> list[str]:
+    index = _mapping(read_yaml(p / "tables.yaml"), f"{p}/tables.yaml")
+    names = index.get("tables")
+    if set(index) != {"tables"} or not isinstance(names, list):
+        raise ConfigError(f"{p}/tables.yaml: expected a single key 'tables' holding a list")
+    on_disk = {f.stem for f in (p / "papers").glob("*.yaml")}
+    unlisted = sorted(on_disk - set(names))
+    if unlisted:
+        raise ConfigError(
+            f"{p}/tables.yaml: tables {unlisted} exist in {p}/papers/ but are not listed"
+        )
+    return names
+
+
+def _load_table(p: Path, name: str) -> TableSpec:
+    f = p / "papers" / f"{name}.yaml"
+    return from_dict(TableSpec, _mapping(read_yaml(f), str(f)), str(f))
+
+
+def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) -> None:
+    """The dataset named beside a scale (pipeline.yaml, the Slurm profile) must be the one the
+    scale's experiments train on; dvc.yaml and the Snakefile depend on it by name."""
+    needed = registry.datasets_for_scale(scale)
+    if dataset is None or needed != [dataset]:
+        raise ConfigError(
+            f"scale {scale!r} trains on dataset(s) {needed}, but the pipeline names dataset "
+            f"{dataset!r} (params/pipeline.yaml, or the profile's config)"
+        )
+
+
+def _cross_check(reg: Registry) -> None:
+    p = reg.params_dir
+    if reg.default_scale not in reg.scales:
+        raise ConfigError(
+            f"{p}/pipeline.yaml: scale {reg.default_scale!r} is not one of {sorted(reg.scales)}"
+        )
+    for name, exp in reg.experiments.items():
+        where = f"{p}/experiments.yaml: {name}"
+        for kind, table, ref in (
+            ("model", reg.models, exp.model),
+            ("recipe", reg.recipes, exp.recipe),
+            ("dataset", reg.datasets, exp.dataset),
+        ):
+            if ref not in table:
+                raise ConfigError(f"{where}.{kind}: unknown {kind} {ref!r}; known: {sorted(table)}")
+        parse_input(exp.input, f"{where}.input")
+    for sname, sc in reg.scales.items():
+        if sc.dataset is not None and sc.dataset not in reg.datasets:
+            raise ConfigError(
+                f"{p}/scales.yaml: {sname}.dataset: unknown dataset {sc.dataset!r}; "
+                f"known: {sorted(reg.datasets)}"
+            )
+        if sc.input is not None:
+            parse_input(sc.input, f"{p}/scales.yaml: {sname}.input")
+    for tname, table in reg.tables.items():
+        for row in table.typed_rows(f"{p}/papers/{tname}.yaml"):
+            if row.experiment not in reg.experiments:
+                raise ConfigError(
+                    f"{p}/papers/{tname}.yaml: row {row.label!r} names unknown experiment "
+                    f"{row.experiment!r}; known: {sorted(reg.experiments)}"
+                )

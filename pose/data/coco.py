@@ -1,0 +1,139 @@
+"""Top-down person instances from a COCO keypoints annotation file, with ground-truth boxes or a
+COCO results-format file of person detections (the official coco.py rules)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose.data.keypoints import NUM_JOINTS
+from pose.data.transforms import PIXEL_STD, box_to_center_scale, clean_box
+from pose.errors import DataError
+
+PERSON_CATEGORY = 1
+
+
+@dataclass
+class Instance:
+    """One person crop: where to look (center, scale) and, for ground-truth boxes, the joints.
+
+    `joints` is (17, 3) = (x, y, visibility in {0, 1}), all zeros for a detection. `area` is the
+    crop area in image pixels, scale[0]·scale[1]·200², the area the official OKS-NMS uses.
+    """
+
+    image_id: int
+    image_path: Path
+    center: np.ndarray
+    scale: np.ndarray
+    joints: np.ndarray
+    box_score: float
+    area: float
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file, turning a missing or garbled file into a DataError that names it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read {what} as JSON ({exc})") from exc
+
+
+def read_annotations(ann_file: Path) -> dict[str, Any]:
+    """Load a COCO keypoints annotation file and check the keys the pipeline relies on."""
+    data = _read_json(ann_file, "COCO keypoints annotation file")
+    if not isinstance(data, dict):
+        raise DataError(f"{ann_file}: not a COCO keypoints annotation file: expected a JSON "
+                        f"object, got {type(data).__name__}")
+    for key in ("images", "annotations"):
+        if not isinstance(data.get(key), list):
+            raise DataError(f"{ann_file}: not a COCO keypoints annotation file: no '{key}' list")
+    for img in data["images"]:
+        if not isinstance(img, dict) or not {"id", "width", "height"} <= img.keys():
+            raise DataError(f"{ann_file}: image entry {img!r:.80} lacks id, width or height")
+    for ann in data["annotations"]:
+        need = {"image_id", "category_id", "bbox", "keypoints", "area"}
+        if not isinstance(ann, dict) or not need <= ann.keys():
+            raise DataError(f"{ann_file}: annotation {ann!r:.80} lacks one of {sorted(need)}")
+        if len(ann["keypoints"]) != 3 * NUM_JOINTS:
+            raise DataError(f"{ann_file}: annotation {ann.get('id')} has "
+                            f"{len(ann['keypoints'])} keypoint values, expected {3 * NUM_JOINTS}")
+    return data
+
+
+def _image_path(image_dir: Path, img: dict[str, Any]) -> Path:
+    return Path(image_dir) / img.get("file_name", f"{int(img['id']):012d}.jpg")
+
+
+def _instance(image_id: int, path: Path, box: np.ndarray, joints: np.ndarray, score: float,
+              aspect_ratio: float) -> Instance:
+    center, scale = box_to_center_scale(box, aspect_ratio)
+    area = float(scale[0] * scale[1] * PIXEL_STD ** 2)
+    return Instance(image_id, path, center, scale, joints, float(score), area)
+
+
+def gt_instances(data: dict[str, Any], image_dir: Path, aspect_ratio: float) -> list[Instance]:
+    """Ground-truth boxes, cleaned as in the official coco.py: crowd annotations, other
+    categories, annotations with area <= 0, no box left after clipping, or no labelled
+    keypoint are dropped; visibility 2 becomes 1."""
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    for ann in data["annotations"]:
+        by_image.setdefault(int(ann["image_id"]), []).append(ann)
+    out = []
+    for img in data["images"]:
+        image_id = int(img["id"])
+        path = _image_path(image_dir, img)
+        for ann in by_image.get(image_id, []):
+            if ann.get("iscrowd", 0) or ann["category_id"] != PERSON_CATEGORY:
+                continue
+            box = clean_box(ann["bbox"], img["width"], img["height"])
+            if box is None or ann["area"] <= 0 or max(ann["keypoints"]) == 0:
+                continue
+            kpts = np.asarray(ann["keypoints"], dtype=np.float64).reshape(NUM_JOINTS, 3)
+            kpts[:, 2] = np.minimum(kpts[:, 2], 1)
+            out.append(_instance(image_id, path, box, kpts, 1.0, aspect_ratio))
+    return out
+
+
+def det_instances(data: dict[str, Any], det_file: Path, image_dir: Path, aspect_ratio: float,
+                  score_thresh: float) -> list[Instance]:
+    """Person detections (category 1) with score >= score_thresh (the official test: drop
+    score < IMAGE_THRE), each an instance with its box score and zero joints."""
+    dets = _read_json(det_file, "person detection results file")
+    if not isinstance(dets, list):
+        raise DataError(f"{det_file}: not a COCO detection results file: expected a JSON list "
+                        f"of {{image_id, category_id, bbox, score}}, got {type(dets).__name__}")
+    images = {int(img["id"]): img for img in data["images"]}
+    need = {"image_id", "category_id", "bbox", "score"}
+    out = []
+    for det in dets:
+        if not isinstance(det, dict) or not need <= det.keys():
+            raise DataError(f"{det_file}: detection {det!r:.80} lacks one of image_id, "
+                            "category_id, bbox, score")
+        if det["category_id"] != PERSON_CATEGORY or det["score"] < score_thresh:
+            continue
+        img = images.get(int(det["image_id"]))
+        if img is None:
+            raise DataError(f"{det_file}: detection for image_id {det['image_id']}, which the "
+                            "annotation file does not list (detections for another split?)")
+        joints = np.zeros((NUM_JOINTS, 3), dtype=np.float64)
+        out.append(_instance(int(img["id"]), _image_path(image_dir, img), det["bbox"], joints,
+                             det["score"], aspect_ratio))
+    return out
+
+
+def load_instances(ann_file: Path, image_dir: Path, boxes: str | Path = "gt",
+                   aspect_ratio: float = 0.75, det_score_thresh: float = 0.0) -> list[Instance]:
+    """Instances of `ann_file`'s images: boxes="gt" for the cleaned ground-truth boxes, or the
+    path of a COCO results-format person detection file. aspect_ratio is input w / h."""
+    data = read_annotations(Path(ann_file))
+    if isinstance(boxes, str) and boxes == "gt":
+        return gt_instances(data, Path(image_dir), aspect_ratio)
+    return det_instances(data, Path(boxes), Path(image_dir), aspect_ratio, det_score_thresh)

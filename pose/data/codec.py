@@ -1,0 +1,85 @@
+"""The MSRA Gaussian heatmap codec of the official HRNet / SimpleBaseline code.
+
+Encoding and decoding live in one object (the mmpose codec idea) so that a round-trip test pins
+both down. Both are vectorised over joints (encode) and over instances × joints (decode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class HeatmapCodec:
+    """Joints in input pixels ↔ unnormalised Gaussian heatmaps at input_size / stride.
+
+    Sizes are (w, h). Heatmap pixel i stands for input pixel i·stride (the official convention:
+    the Gaussian centre is int(x / stride + 0.5)).
+    """
+
+    def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], sigma: float):
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
+        self.sigma = float(sigma)
+        self.stride = np.array(self.input_size, dtype=np.float64) / np.array(self.heatmap_size)
+
+    def __repr__(self) -> str:
+        return (f"HeatmapCodec(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
+                f"sigma={self.sigma:g})")
+
+    def encode(self, joints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(J, 2) joints in input px and (J,) visibility → heatmaps (J, h, w) float32 and target
+        weight (J, 1) float32: 1 for a visible joint whose Gaussian window (radius 3σ) touches
+        the map, else 0 with an all-zero heatmap."""
+        w, h = self.heatmap_size
+        radius = self.sigma * 3
+        joints = np.asarray(joints, dtype=np.float64)[:, :2]
+        mu = np.trunc(joints / self.stride + 0.5)  # the official int(): truncation toward zero
+        ul = np.trunc(mu - radius)
+        br = np.trunc(mu + radius + 1)
+        # The official code pastes a (2·radius+1)² patch centred at its index size // 2 onto
+        # [ul, br): for integer radius that centre is mu itself.
+        centre = (ul + (2 * radius + 1) // 2).astype(np.float32)
+        weight = (np.asarray(visible) > 0).astype(np.float32)
+        outside = (ul[:, 0] >= w) | (ul[:, 1] >= h) | (br[:, 0] < 0) | (br[:, 1] < 0)
+        weight[outside] = 0.0
+
+        xs = np.arange(w, dtype=np.float32)
+        ys = np.arange(h, dtype=np.float32)
+        dx2 = (xs[None, :] - centre[:, :1]) ** 2  # (J, w)
+        dy2 = (ys[None, :] - centre[:, 1:]) ** 2  # (J, h)
+        heat = np.exp(-(dy2[:, :, None] + dx2[:, None, :]) / (2 * self.sigma ** 2))
+        in_x = (xs[None, :] >= ul[:, :1]) & (xs[None, :] < br[:, :1])
+        in_y = (ys[None, :] >= ul[:, 1:]) & (ys[None, :] < br[:, 1:])
+        mask = in_y[:, :, None] & in_x[:, None, :] & (weight[:, None, None] > 0.5)
+        heatmaps = np.where(mask, heat, 0.0).astype(np.float32)
+        return heatmaps, weight[:, None]
+
+    def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, J, h, w) heatmaps → coords (N, J, 2) float32 in heatmap px and maxvals (N, J, 1).
+
+        Argmax, then the official quarter offset: 0.25 px towards the higher neighbour on each
+        axis when maxval > 0 and the peak lies strictly inside the map's inner border
+        (1 < x < w − 1 and 1 < y < h − 1, the official condition). A joint with maxval <= 0 is
+        placed at (0, 0)."""
+        heatmaps = np.asarray(heatmaps)
+        if heatmaps.ndim != 4:
+            raise ValueError(f"heatmaps must be (N, J, h, w), got shape {heatmaps.shape}")
+        n, j, h, w = heatmaps.shape
+        flat = heatmaps.reshape(n, j, h * w)
+        idx = flat.argmax(axis=2)
+        maxvals = np.take_along_axis(flat, idx[..., None], axis=2).astype(np.float32)
+        positive = maxvals[..., 0] > 0
+        px = np.where(positive, idx % w, 0)
+        py = np.where(positive, idx // w, 0)
+
+        def at(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+            pos = np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)
+            return np.take_along_axis(flat, pos[..., None], axis=2)[..., 0].astype(np.float64)
+
+        diff = np.stack([at(py, px + 1) - at(py, px - 1), at(py + 1, px) - at(py - 1, px)], -1)
+        inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
+        coords = np.stack([px, py], axis=-1).astype(np.float32)
+        coords += (np.sign(diff) * 0.25 * inside[..., None]).astype(np.float32)
+        return coords, maxvals

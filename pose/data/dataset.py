@@ -1,0 +1,153 @@
+"""Top-down training/test samples: read the image, augment (training), crop, encode targets.
+
+Each sample draws from its own numpy Generator seeded by (seed, epoch, index), so a run gives
+the same samples whatever the number of DataLoader workers or their scheduling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pose.data.coco import Instance
+from pose.data.codec import HeatmapCodec
+from pose.data.keypoints import FLIP_PAIRS, UPPER_BODY_IDS
+from pose.data.transforms import (
+    affine_points,
+    flip_joints,
+    get_affine_transform,
+    half_body_center_scale,
+    normalize_image,
+    random_rotation,
+    random_scale,
+)
+from pose.errors import DataError
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation of the official code (HRNet recipe defaults)."""
+
+    scale_factor: float = 0.35
+    rotation_factor: float = 45
+    rotation_prob: float = 0.6
+    flip: bool = True
+    half_body_prob: float = 0.3
+    half_body_min_joints: int = 8
+    half_body_scale: float = 1.5
+
+
+@dataclass
+class CropParams:
+    """Where one sample is cropped from, after augmentation."""
+
+    center: np.ndarray
+    scale: np.ndarray
+    rotation: float
+    flip: bool
+    joints: np.ndarray  # (J, 2) image px, in the flipped image when flip is True
+    visible: np.ndarray  # (J,)
+
+
+def augment_crop(joints: np.ndarray, visible: np.ndarray, center: np.ndarray,
+                 scale: np.ndarray, image_width: int, cfg: AugmentConfig,
+                 rng: np.random.Generator, aspect_ratio: float,
+                 flip_pairs: Sequence[tuple[int, int]] = FLIP_PAIRS,
+                 upper_ids: Sequence[int] = UPPER_BODY_IDS) -> CropParams:
+    """The official training augmentation, in its order: half-body, scale, rotation, flip."""
+    center = np.array(center, dtype=np.float32)
+    scale = np.array(scale, dtype=np.float32)
+    if (np.sum(visible > 0) > cfg.half_body_min_joints
+            and rng.random() < cfg.half_body_prob):
+        half = half_body_center_scale(joints, visible, rng, aspect_ratio, upper_ids,
+                                      cfg.half_body_scale)
+        if half is not None:
+            center, scale = half
+    scale = (scale * random_scale(rng, cfg.scale_factor)).astype(np.float32)
+    rotation = random_rotation(rng, cfg.rotation_factor, cfg.rotation_prob)
+    flip = bool(cfg.flip and rng.random() <= 0.5)
+    if flip:
+        joints, visible = flip_joints(joints, visible, image_width, flip_pairs)
+        center[0] = image_width - center[0] - 1
+    return CropParams(center, scale, rotation, flip, np.asarray(joints), np.asarray(visible))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3); a missing or undecodable file is a DataError naming it."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise DataError(f"{path}: cannot read image (missing, unreadable or not a decodable "
+                        "image file)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class TopDownDataset(Dataset):
+    """Instances → dict(image (3, H, W), target (J, h, w), target_weight (J, 1), meta).
+
+    Training samples are augmented; test samples are the plain box crops. Call set_epoch before
+    each epoch's iteration so that augmentation differs between epochs (workers that are not
+    persistent pick the new epoch up when the DataLoader iterator is created).
+    """
+
+    def __init__(self, instances: list[Instance], codec: HeatmapCodec, train: bool,
+                 augment: AugmentConfig | None = None, seed: int = 0):
+        self.instances = list(instances)
+        self.codec = codec
+        self.train = train
+        self.augment = augment if augment is not None else AugmentConfig()
+        self.seed = int(seed)
+        self.epoch = 0
+        self.aspect_ratio = codec.input_size[0] / codec.input_size[1]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator of sample `index` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def crop_params(self, index: int, image_width: int) -> CropParams:
+        """Crop of sample `index`: the instance box at test time, augmented when training."""
+        inst = self.instances[index]
+        joints, visible = inst.joints[:, :2].astype(np.float64), inst.joints[:, 2].copy()
+        if not self.train:
+            return CropParams(inst.center.astype(np.float32), inst.scale.astype(np.float32),
+                              0.0, False, joints, visible)
+        return augment_crop(joints, visible, inst.center, inst.scale, image_width, self.augment,
+                            self.rng(index), self.aspect_ratio)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        inst = self.instances[index]
+        image = read_image(inst.image_path)
+        p = self.crop_params(index, image.shape[1])
+        if p.flip:
+            image = cv2.flip(image, 1)
+        trans = get_affine_transform(p.center, p.scale, p.rotation, self.codec.input_size)
+        crop = cv2.warpAffine(image, trans, self.codec.input_size, flags=cv2.INTER_LINEAR)
+        joints = np.where(p.visible[:, None] > 0, affine_points(p.joints, trans), p.joints)
+        target, target_weight = self.codec.encode(joints, p.visible)
+        meta = {
+            "index": int(index),
+            "image_id": int(inst.image_id),
+            "center": p.center.astype(np.float32),
+            "scale": p.scale.astype(np.float32),
+            "rotation": float(p.rotation),
+            "box_score": float(inst.box_score),
+            "area": float(inst.area),
+        }
+        return {
+            "image": torch.from_numpy(normalize_image(crop)),
+            "target": torch.from_numpy(target),
+            "target_weight": torch.from_numpy(target_weight),
+            "meta": meta,
+        }

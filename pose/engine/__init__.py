@@ -1,0 +1,1 @@
+"""Training: losses, optimisers and schedules, checkpoints, the epoch loop."""

@@ -1,0 +1,71 @@
+"""Test-time heatmaps (with the official flip test) and their mapping back to image pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from pose.data.codec import HeatmapCodec
+from pose.data.keypoints import FLIP_PAIRS, flip_permutation
+from pose.data.transforms import affine_points, get_affine_transform
+
+
+def flip_back(heatmaps: np.ndarray, flip_pairs: Sequence[tuple[int, int]] = FLIP_PAIRS
+              ) -> np.ndarray:
+    """Heatmaps predicted on a mirrored image → heatmaps of the original image: mirror the
+    width axis and swap left/right joints. (N, J, h, w) in, new array out."""
+    perm = flip_permutation(heatmaps.shape[1], tuple(flip_pairs))
+    return np.ascontiguousarray(heatmaps[:, perm, :, ::-1])
+
+
+def shift_right(heatmaps: np.ndarray) -> np.ndarray:
+    """The official `shift_heatmap`: move every column one pixel right, keeping column 0, since
+    a mirrored crop's features are one pixel off the original's."""
+    out = heatmaps.copy()
+    out[..., 1:] = heatmaps[..., :-1]
+    return out
+
+
+def _last(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Models with intermediate supervision return a list; the last entry is the prediction."""
+    return output[-1] if isinstance(output, list | tuple) else output
+
+
+def model_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_test: bool = True,
+                   flip_pairs: Sequence[tuple[int, int]] = FLIP_PAIRS,
+                   shift: bool = True) -> torch.Tensor:
+    """Heatmaps of a batch; with flip_test the average of the image's and its mirror's (flipped
+    back, pairs swapped, shifted right by one pixel), computed on the model's device."""
+    out = _last(model(images))
+    if not flip_test:
+        return out
+    flipped = _last(model(torch.flip(images, dims=[3])))
+    perm = torch.as_tensor(flip_permutation(flipped.shape[1], tuple(flip_pairs)),
+                           device=flipped.device)
+    flipped = torch.flip(flipped, dims=[3])[:, perm]
+    if shift:
+        flipped = torch.cat([flipped[..., :1], flipped[..., :-1]], dim=-1)
+    return (out + flipped) * 0.5
+
+
+def heatmap_to_image(centers: np.ndarray, scales: np.ndarray, heatmap_size: Sequence[int]
+                     ) -> np.ndarray:
+    """(N, 2, 3) matrices mapping heatmap pixels back to image pixels: the official
+    transform_preds, the inverse affine of the box onto a map of heatmap_size (w, h)."""
+    centers, scales = np.asarray(centers), np.asarray(scales)
+    trans = np.zeros((len(centers), 2, 3))
+    for k in range(len(centers)):
+        trans[k] = get_affine_transform(centers[k], scales[k], 0, heatmap_size, inv=True)
+    return trans
+
+
+def final_preds(codec: HeatmapCodec, heatmaps: np.ndarray, centers: np.ndarray,
+                scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, J, h, w) heatmaps of boxes (centers, scales) → image coords (N, J, 2) and maxvals
+    (N, J, 1), as the official get_final_preds with post-processing on."""
+    coords, maxvals = codec.decode(heatmaps)
+    h, w = heatmaps.shape[2:]
+    trans = heatmap_to_image(centers, scales, (w, h))
+    return affine_points(coords, trans).astype(np.float32), maxvals

@@ -1,0 +1,54 @@
+"""Entry points other stages use: validate a model spec, build it, load params/models.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+from pose.errors import ConfigError
+from pose.models.hrnet import HRNet
+from pose.models.simplebaseline import SimpleBaseline
+from pose.models.spec import HRNetSpec, ModelSpec, SimpleBaselineSpec, parse_spec
+
+MODELS_YAML = Path("params/models.yaml")
+
+
+def validate_spec(spec: Mapping[str, Any], where: str) -> None:
+    """Raise ConfigError on a bad key, type or value, without allocating weights."""
+    parse_spec(spec, where)
+
+
+def build_typed(spec: ModelSpec) -> nn.Module:
+    """The nn.Module for an already validated spec."""
+    if isinstance(spec, HRNetSpec):
+        return HRNet(spec)
+    if isinstance(spec, SimpleBaselineSpec):
+        return SimpleBaseline(spec)
+    raise TypeError(f"no builder for {type(spec).__name__}")
+
+
+def build_model(spec: Mapping[str, Any], where: str = "model") -> nn.Module:
+    """(B,3,H,W) float -> (B,num_joints,H/4,W/4) heatmaps, freshly initialised."""
+    return build_typed(parse_spec(spec, where))
+
+
+def load_model_specs(path: Path = MODELS_YAML) -> dict[str, dict]:
+    """Raw model mappings by name, each validated (as a typed spec, not built)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of model name -> spec")
+    specs: dict[str, dict] = {}
+    for name, entry in data.items():
+        validate_spec(entry, f"{path}:{name}")
+        specs[str(name)] = dict(entry)
+    return specs

@@ -1,0 +1,42 @@
+"""ResNet trunk (no avgpool / fc) with torchvision's attribute names, so ImageNet weights and the
+official SimpleBaseline checkpoints load by name."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pose.models.blocks import BN_MOMENTUM, BasicBlock, Block, Bottleneck, make_layer
+
+RESNET_LAYOUTS: dict[int, tuple[Block, tuple[int, int, int, int]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+
+
+class ResNet(nn.Module):
+    """Stride-32 feature extractor; `out_channels` is the width of layer4's output."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        block, counts = RESNET_LAYOUTS[depth]
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64, momentum=BN_MOMENTUM)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        inplanes = 64
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), counts, strict=True), start=1):
+            layer = make_layer(block, inplanes, planes, n, stride=1 if i == 1 else 2)
+            setattr(self, f"layer{i}", layer)
+            inplanes = planes * block.expansion
+        self.out_channels = inplanes
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)

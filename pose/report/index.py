@@ -1,0 +1,174 @@
+"""The report's front page: every table, the training curves, the assumptions and provenance.
+
+The index only assembles what the table and plot stages wrote; it refuses tables built at another
+scale, so one page never mixes smoke and full figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pose.config import Registry
+from pose.errors import ConfigError, DataError
+from pose.io import atomic_path
+from pose.report.plots import PLOT_STEM
+from pose.report.provenance import collect_provenance
+from pose.report.tables import read_json_or_none, table_order
+
+
+def _link(target: Path, page: Path) -> str:
+    """A link from the page to `target` that survives moving the reports folder."""
+    return Path(os.path.relpath(target, page.parent)).as_posix()
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    """{'schedule': {'milestones': [9]}} -> {'schedule.milestones': [9]}, for one-line prose."""
+    flat: dict = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def scale_note(registry: Registry, scale: str) -> str:
+    """One paragraph saying what the scale changes and how far its figures can be read."""
+    sc = registry.scale(scale)
+    changes = []
+    if sc.dataset is not None:
+        changes.append(f"the `{sc.dataset}` dataset replaces each paper's dataset")
+    if sc.input is not None:
+        changes.append(f"training and evaluation run at {sc.input} instead of the paper's input")
+    if sc.models:
+        changes.append(f"the models are shrunk ({', '.join(sorted(sc.models))} families)")
+    if sc.recipe:
+        overrides = ", ".join(f"{k} {v}" for k, v in _flatten(sc.recipe).items())
+        changes.append(f"the recipes are overridden ({overrides})")
+    if not changes:
+        return (
+            f"At **{scale}** scale every experiment uses the paper's dataset, model, input and "
+            "recipe. ΔAP is given where the reproduced figure also follows the paper's test "
+            "protocol (dataset, boxes, flip test, input and schedule); elsewhere it is n/a."
+        )
+    not_coco = sc.dataset is not None and registry.datasets[sc.dataset].source != "coco"
+    return (
+        f"At **{scale}** scale {'; '.join(changes)}. Its reproduced AP only shows that the "
+        "pipeline runs end to end and learns: it is "
+        + ("never a COCO figure and " if not_coco else "")
+        + "not comparable with the papers' AP, so ΔAP is n/a. The complexity columns are "
+        "measured on the paper-size models at the papers' inputs at every scale."
+    )
+
+
+def _assumption_texts(value: object, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where}.assumptions: expected a list of non-empty strings")
+    return [v.strip() for v in value]
+
+
+def collect_assumptions(registry: Registry) -> list[dict]:
+    """Every `assumptions:` entry of the model specs and paper tables, with where it is from."""
+    p = registry.params_dir
+    found = []
+    for name, spec in registry.models.items():
+        where = f"{p}/models.yaml: {name}"
+        for text in _assumption_texts(spec.get("assumptions"), where):
+            found.append({"source": where, "text": text})
+    for name in table_order(registry):
+        where = f"{p}/papers/{name}.yaml"
+        for text in _assumption_texts(getattr(registry.table(name), "assumptions", None), where):
+            found.append({"source": where, "text": text})
+    return found
+
+
+def _read_table(registry: Registry, name: str, scale: str, tables_dir: Path) -> str:
+    md, js = tables_dir / f"{name}.md", tables_dir / f"{name}.json"
+    for path in (md, js):
+        if not path.is_file():
+            raise DataError(f"{path}: table not built; build table {name!r} before the index")
+    built = read_json_or_none(js) or {}
+    if built.get("scale") != scale:
+        raise DataError(
+            f"{js}: built at scale {built.get('scale')!r}, but the index is for scale {scale!r}"
+        )
+    try:
+        return md.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{md}: not readable ({err})") from err
+
+
+def render_index(
+    registry: Registry,
+    scale: str,
+    tables: list[tuple[str, str]],
+    plot: Path | None,
+    out: Path,
+    provenance: dict,
+) -> str:
+    lines = ["# Reproduction report", "", f"Scale: **{scale}**", ""]
+    lines += [scale_note(registry, scale), ""]
+    for markdown, json_link in tables:
+        lines += [markdown, "", f"Numbers: [{json_link}]({json_link})", ""]
+    lines += ["## Training curves", ""]
+    if plot is None:
+        lines += [f"No training logs were found at **{scale}** scale, so there is no plot.", ""]
+    else:
+        png = _link(plot, out)
+        svg = _link(plot.with_suffix(".svg"), out)
+        lines += [
+            f"![Training loss and validation AP per epoch ({scale} scale)]({png})",
+            "",
+            f"Vector version: [{svg}]({svg})",
+            "",
+        ]
+    lines += ["## Assumptions of this reproduction", ""]
+    assumptions = collect_assumptions(registry)
+    if assumptions:
+        lines += [f"- {a['text']} (`{a['source']}`)" for a in assumptions]
+    else:
+        lines.append("None recorded in the params files.")
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        "Also in [provenance.json](provenance.json).",
+        "",
+        "```json",
+        json.dumps(provenance, indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_index(
+    registry: Registry,
+    scale: str,
+    tables_dir: Path = Path("reports/tables"),
+    plots_dir: Path = Path("reports/plots"),
+    out: Path = Path("reports/index.md"),
+    lock_file: Path | None = None,
+) -> None:
+    """Write the index page and provenance.json beside it, together or not at all.
+
+    `lock_file` defaults to dvc.lock beside the params directory (the repository root).
+    """
+    tables_dir, plots_dir, out = Path(tables_dir), Path(plots_dir), Path(out)
+    registry.scale(scale)
+    tables = [
+        (_read_table(registry, name, scale, tables_dir), _link(tables_dir / f"{name}.json", out))
+        for name in table_order(registry)
+    ]
+    png = plots_dir / f"{PLOT_STEM}.png"
+    plot = png if png.is_file() else None
+    lock = Path(lock_file) if lock_file is not None else registry.params_dir.parent / "dvc.lock"
+    provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock)}
+    text = render_index(registry, scale, tables, plot, out, provenance)
+    with atomic_path(out) as md_tmp, atomic_path(out.parent / "provenance.json") as js_tmp:
+        md_tmp.write_text(text, encoding="utf-8")
+        js_tmp.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")

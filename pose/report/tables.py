@@ -1,0 +1,312 @@
+"""One paper table: each row's paper figures beside the reproduced ones, as Markdown and JSON.
+
+A reproduced AP always carries its scale, dataset and boxes, and ΔAP is only computed where the
+reproduced figure follows the paper's protocol, so a smoke-scale number never passes for a COCO
+figure. Missing inputs are reported as "not run" (a table can be built from complexity alone);
+malformed inputs raise `DataError` naming the file, since a silently wrong table is worse than none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pose.config import Registry, format_input
+from pose.errors import DataError
+from pose.io import atomic_path
+
+EVAL_METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
+NOT_RUN = "not run"
+NA = "n/a"
+MISSING_PAPER = "—"
+BOXES_SHORT = {"detections": "det boxes", "gt": "GT boxes"}
+
+COLUMNS = (
+    ("Model", "l"),
+    ("Experiment", "l"),
+    ("Paper AP", "r"),
+    ("Reproduced AP", "r"),
+    ("ΔAP", "r"),
+    ("Paper params (M)", "r"),
+    ("Measured params (M)", "r"),
+    ("Δ params", "r"),
+    ("Paper GFLOPs", "r"),
+    ("Measured GFLOPs", "r"),
+    ("Δ GFLOPs", "r"),
+    ("GMACs", "r"),
+)
+
+
+def table_order(registry: Registry) -> list[str]:
+    """Registry order, with the baselines (what every paper compares against) first."""
+    names = list(registry.tables)
+    return sorted(names, key=lambda t: (t != "baselines", names.index(t)))
+
+
+# --------------------------------------------------------------------------- input files
+def eval_path(runs_dir: Path, scale: str, experiment: str) -> Path:
+    return Path(runs_dir) / scale / experiment / "eval.json"
+
+
+def complexity_path(runs_dir: Path, model: str, paper_input: tuple[int, int]) -> Path:
+    return Path(runs_dir) / "complexity" / f"{model}_{format_input(paper_input)}.json"
+
+
+def read_json_or_none(path: Path) -> dict | None:
+    """A stage's JSON output: None if the stage has not run, DataError if it is unreadable."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not readable JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(data: dict, path: Path, key: str, check: Any, expected: str) -> Any:
+    if key not in data:
+        raise DataError(f"{path}: missing key {key!r}")
+    if not check(data[key]):
+        raise DataError(f"{path}: {key!r} should be {expected}, got {data[key]!r}")
+    return data[key]
+
+
+def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
+    """Read and check an eval.json; it must belong to this experiment and scale."""
+    data = read_json_or_none(path)
+    if data is None:
+        return None
+    _require(data, path, "experiment", lambda v: v == experiment, f"{experiment!r}")
+    _require(data, path, "scale", lambda v: v == scale, f"{scale!r}")
+    _require(data, path, "dataset", lambda v: isinstance(v, str) and v, "a dataset name")
+    _require(data, path, "boxes", lambda v: v in BOXES_SHORT, f"one of {sorted(BOXES_SHORT)}")
+    _require(data, path, "input", lambda v: isinstance(v, str) and v, "an input like '256x192'")
+    _require(data, path, "flip_test", lambda v: isinstance(v, bool), "true or false")
+    _require(
+        data, path, "epochs", lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"
+    )
+    _require(data, path, "AP", lambda v: _is_number(v) and 0 <= v <= 1, "a number in 0..1")
+    for key in EVAL_METRICS[1:]:
+        # pycocotools reports -1 for an area range without ground truth.
+        if key in data:
+            _require(data, path, key, lambda v: _is_number(v) and -1 <= v <= 1, "a number")
+    return data
+
+
+def load_complexity(path: Path, model: str, paper_input: tuple[int, int]) -> dict | None:
+    """Read and check a complexity file; it must be this model at the paper's input."""
+    data = read_json_or_none(path)
+    if data is None:
+        return None
+    size = format_input(paper_input)
+    _require(data, path, "model", lambda v: v == model, f"{model!r}")
+    _require(data, path, "input", lambda v: v == size, f"{size!r} (the paper's input)")
+    _require(
+        data,
+        path,
+        "params",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a non-negative int",
+    )
+    for key in ("gflops_paper", "gmacs"):
+        _require(data, path, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
+    return data
+
+
+# --------------------------------------------------------------------------- row figures
+def _pct(value: float | None) -> float | None:
+    return None if value is None or value < 0 else round(value * 100, 4)
+
+
+def _delta_pct(measured: float | None, paper: float | None) -> float | None:
+    if measured is None or paper is None or paper == 0:
+        return None
+    return round((measured - paper) / paper * 100, 4)
+
+
+def paper_protocol(registry: Registry, experiment: str) -> dict:
+    """What the paper's AP was measured under: the unscaled experiment and recipe."""
+    exp = registry.experiments[experiment]
+    recipe = registry.recipes[exp.recipe]
+    return {
+        "scale": "full",
+        "dataset": exp.dataset,
+        "input": exp.input,
+        "boxes": recipe.test.boxes,
+        "flip_test": recipe.test.flip_test,
+        "epochs": recipe.epochs,
+    }
+
+
+def _differences(ev: dict, protocol: dict) -> list[str]:
+    """Where a reproduced figure departs from the paper's protocol (empty: comparable)."""
+    return [
+        f"{key} {ev[key]!r} (paper: {want!r})" for key, want in protocol.items() if ev[key] != want
+    ]
+
+
+def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> list[dict]:
+    """The table's rows as numbers: paper figures, reproduced figures, complexity and deltas."""
+    spec = registry.table(table)
+    rows = []
+    for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
+        resolved = registry.resolve(row.experiment, scale)
+        ev_file = eval_path(runs_dir, scale, row.experiment)
+        cx_file = complexity_path(runs_dir, resolved.model_name, resolved.paper_input)
+        ev = load_eval(ev_file, row.experiment, scale)
+        cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
+        protocol = paper_protocol(registry, row.experiment)
+
+        reproduced = None
+        delta_ap = None
+        differences: list[str] = []
+        if ev is not None:
+            reproduced = {
+                "ap": _pct(ev["AP"]),
+                **{k.lower(): _pct(ev.get(k)) for k in EVAL_METRICS[1:]},
+                **{k: ev[k] for k in ("scale", "dataset", "boxes", "input", "flip_test", "epochs")},
+            }
+            differences = _differences(ev, protocol)
+            if not differences and row.paper.ap is not None:
+                delta_ap = round(reproduced["ap"] - row.paper.ap, 4)
+
+        complexity = None
+        delta_params = delta_gflops = None
+        if cx is not None:
+            complexity = {
+                "input": cx["input"],
+                "params_m": round(cx["params"] / 1e6, 6),
+                "gflops": round(float(cx["gflops_paper"]), 6),
+                "gmacs": round(float(cx["gmacs"]), 6),
+            }
+            delta_params = _delta_pct(complexity["params_m"], row.paper.params_m)
+            delta_gflops = _delta_pct(complexity["gflops"], row.paper.gflops)
+        rows.append(
+            {
+                "label": row.label,
+                "experiment": row.experiment,
+                "model": resolved.model_name,
+                "paper": {
+                    "ap": row.paper.ap,
+                    "params_m": row.paper.params_m,
+                    "gflops": row.paper.gflops,
+                },
+                "paper_protocol": protocol,
+                "reproduced": reproduced,
+                "delta_ap": delta_ap,
+                "not_comparable_because": differences,
+                "complexity": complexity,
+                "delta_params_pct": delta_params,
+                "delta_gflops_pct": delta_gflops,
+                "files": {"eval": str(ev_file), "complexity": str(cx_file)},
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- Markdown
+def _paper(value: float | None) -> str:
+    """A paper figure as printed there (the shortest form that reads back the same)."""
+    return MISSING_PAPER if value is None else repr(float(value))
+
+
+def _fixed(value: float | None, digits: int, missing: str = NOT_RUN) -> str:
+    return missing if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value: float | None, suffix: str = "") -> str:
+    """'+0.4%', '-1.2'; a difference that rounds to zero reads '+0.0', never '-0.0'."""
+    if value is None:
+        return NA
+    return f"{round(value, 1) or 0.0:+.1f}{suffix}"
+
+
+def reproduced_cell(reproduced: dict | None) -> str:
+    """'61.3 (smoke, synthetic, det boxes)': the figure is never shown without where it is from."""
+    if reproduced is None:
+        return NOT_RUN
+    marks = [reproduced["scale"], reproduced["dataset"], BOXES_SHORT[reproduced["boxes"]]]
+    if not reproduced["flip_test"]:
+        marks.append("no flip")
+    return f"{reproduced['ap']:.1f} ({', '.join(marks)})"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_row(row: dict) -> list[str]:
+    cx = row["complexity"] or {}
+    return [
+        _escape(row["label"]),
+        f"`{row['experiment']}`",
+        _paper(row["paper"]["ap"]),
+        reproduced_cell(row["reproduced"]),
+        _signed(row["delta_ap"]),
+        _paper(row["paper"]["params_m"]),
+        _fixed(cx.get("params_m"), 2),
+        _signed(row["delta_params_pct"], "%"),
+        _paper(row["paper"]["gflops"]),
+        _fixed(cx.get("gflops"), 2),
+        _signed(row["delta_gflops_pct"], "%"),
+        _fixed(cx.get("gmacs"), 2),
+    ]
+
+
+def render_markdown(title: str, caption: str, scale: str, rows: list[dict]) -> str:
+    """The table with its caption and the notes a reader needs to interpret the columns."""
+    header = "| " + " | ".join(name for name, _ in COLUMNS) + " |"
+    rule = "| " + " | ".join("---:" if align == "r" else ":---" for _, align in COLUMNS) + " |"
+    body = ["| " + " | ".join(render_row(r)) + " |" for r in rows]
+    inputs = sorted({r["paper_protocol"]["input"] for r in rows})
+    lines = [f"## {_escape(title)}", "", header, rule, *body, ""]
+    if caption.strip():
+        lines += [caption.strip(), ""]
+    lines += [
+        f"Reproduced AP (×100) at **{scale}** scale, marked with its scale, dataset and boxes. "
+        "ΔAP is given only where the reproduction follows the paper's protocol: full scale, and "
+        "the paper's dataset, boxes, flip test, input and number of epochs.",
+        "",
+        "Complexity columns (params, GFLOPs, GMACs) are measured on the paper-size model at the "
+        f"paper's input ({', '.join(inputs) or 'n/a'}), whatever the scale of the reproduced AP. "
+        "GFLOPs follow the papers' convention; GMACs count true multiply-adds.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the stage
+def build_table(
+    registry: Registry,
+    table: str,
+    scale: str,
+    runs_dir: Path = Path("runs"),
+    out_dir: Path = Path("reports/tables"),
+) -> None:
+    """Write <out_dir>/<table>.md and <table>.json together, or neither."""
+    spec = registry.table(table)
+    registry.scale(scale)  # an unknown scale fails here, naming the known ones
+    rows = table_rows(registry, table, scale, Path(runs_dir))
+    markdown = render_markdown(spec.title, spec.caption, scale, rows)
+    payload = {
+        "table": table,
+        "title": spec.title,
+        "caption": spec.caption,
+        "scale": scale,
+        "rows": rows,
+    }
+    out_dir = Path(out_dir)
+    with (
+        atomic_path(out_dir / f"{table}.md") as md_tmp,
+        atomic_path(out_dir / f"{table}.json") as json_tmp,
+    ):
+        md_tmp.write_text(markdown, encoding="utf-8")
+        json_tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")

@@ -1,0 +1,172 @@
+"""Stage functions: each takes a resolved configuration and paths, and returns nothing but files.
+
+The CLI is a thin layer over these, and Snakemake rules and DVC stages call the CLI, so a rule and
+a stage always run the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from pose.config import Registry, ResolvedExperiment, format_input, parse_input
+from pose.errors import DataError, PoseError
+from pose.io import write_json
+
+log = logging.getLogger(__name__)
+
+
+def synth_stage(registry: Registry, dataset: str, out: Path | None, progress: bool) -> Path:
+    """Generate the synthetic COCO-format dataset described in params/datasets.yaml."""
+    from pose.data.synth import SynthConfig, write_synthetic_dataset
+    from pose.spec import from_dict
+
+    spec = registry._get("dataset", registry.datasets, dataset)
+    if spec.source != "synthetic":
+        raise PoseError(f"dataset {dataset!r} is not synthetic (source: {spec.source}); use fetch")
+    where = f"{registry.params_dir}/datasets.yaml: {dataset}.synth"
+    cfg = from_dict(SynthConfig, spec.synth, where)
+    root = Path(out) if out else Path(spec.root)
+    write_synthetic_dataset(root, cfg, progress=progress)
+    return root
+
+
+def fetch_stage(registry: Registry, dataset: str) -> Path:
+    """Check that a downloaded dataset is complete in the layout params/datasets.yaml names.
+
+    Downloading is not automated yet: until it is, this stage names every missing file, so a run
+    never starts training on a partial dataset.
+    """
+    spec = registry._get("dataset", registry.datasets, dataset)
+    if spec.source == "synthetic":
+        raise PoseError(
+            f"dataset {dataset!r} is synthetic: generate it with `pose synth {dataset}`"
+        )
+    wanted = [spec.path(spec.train.annotations), spec.path(spec.train.images),
+              spec.path(spec.val.annotations), spec.path(spec.val.images)]
+    if spec.val.detections:
+        wanted.append(spec.path(spec.val.detections))
+    missing = [str(p) for p in wanted if not p.exists()]
+    if missing:
+        raise DataError(
+            f"dataset {dataset!r} is incomplete; place these under {spec.root}/ "
+            f"(layout from params/datasets.yaml): {', '.join(missing)}"
+        )
+    return Path(spec.root)
+
+
+def train_stage(exp: ResolvedExperiment, progress: bool) -> Path:
+    from pose.engine.trainer import train_experiment
+
+    return train_experiment(exp, progress=progress)
+
+
+def evaluate_stage(
+    exp: ResolvedExperiment, checkpoint: Path | None, boxes: str | None, progress: bool
+) -> dict:
+    """Evaluate the trained model on val; writes eval.json (metrics) and results.json."""
+    import torch
+
+    from pose.engine.checkpoint import load_weights, model_identity
+    from pose.engine.trainer import configure_torch
+    from pose.experiment_data import evaluate_on_val
+    from pose.models import build_model
+
+    device = configure_torch(exp)
+    model = build_model(exp.model_spec, where=f"model {exp.model_name}")
+    ckpt = checkpoint or exp.run_dir / "model.pth"
+    payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
+    model.to(device).eval()
+    boxes = boxes or exp.recipe.test.boxes
+    with torch.no_grad():
+        stats = evaluate_on_val(model, exp, boxes, exp.run_dir / "results.json", progress)
+    record = {
+        "experiment": exp.name,
+        "scale": exp.scale,
+        "dataset": exp.dataset_name,
+        "boxes": boxes,
+        "input": format_input(exp.input_hw),
+        "flip_test": exp.recipe.test.flip_test,
+        "epochs": int(payload.get("epochs", exp.recipe.epochs)),
+        **{k: float(v) for k, v in stats.items()},
+    }
+    write_json(exp.run_dir / "eval.json", record)
+    return record
+
+
+def oracle_stage(
+    annotations: Path,
+    images: Path,
+    input_hw: tuple[int, int],
+    sigma: float,
+    out: Path | None,
+    progress: bool,
+) -> dict:
+    """AP of heatmaps rendered from the ground truth: the codec's upper bound on this data.
+
+    GT boxes are used: a detection box has no ground truth of its own to render.
+    """
+    from pose.data.coco import load_instances
+    from pose.data.codec import HeatmapCodec
+    from pose.data.dataset import TopDownDataset
+    from pose.evaluate.pipeline import coco_keypoint_eval, keypoint_results, predict_oracle
+
+    h, w = input_hw
+    instances = load_instances(annotations, images, boxes="gt", aspect_ratio=w / h)
+    codec = HeatmapCodec((w, h), (w // 4, h // 4), sigma)
+    dataset = TopDownDataset(instances, codec, train=False)
+    results = keypoint_results(predict_oracle(dataset, progress=progress))
+    stats = coco_keypoint_eval(annotations, results)
+    record = {"mode": "oracle", "annotations": str(annotations), "boxes": "gt",
+              "input": format_input(input_hw), "sigma": sigma, **stats}
+    if out:
+        write_json(out, record)
+    return record
+
+
+def ground_truth_stage(annotations: Path, out: Path | None) -> dict:
+    """AP of the ground-truth keypoints fed back as results (must be 1.0: checks the evaluator)."""
+    from pose.evaluate.pipeline import coco_keypoint_eval
+
+    if not annotations.is_file():
+        raise DataError(f"{annotations}: annotation file not found")
+    try:
+        data = json.loads(annotations.read_text())
+        anns = data["annotations"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"{annotations}: not a COCO keypoints annotation file ({err})") from err
+    results = [
+        {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+        for a in anns
+        if a.get("num_keypoints", 0) > 0 and not a.get("iscrowd", 0)
+    ]
+    stats = coco_keypoint_eval(annotations, results)
+    record = {"mode": "ground_truth", "annotations": str(annotations), **stats}
+    if out:
+        write_json(out, record)
+    return record
+
+
+def complexity_stage(registry: Registry, model: str, input_text: str) -> dict:
+    """Params, paper-convention GFLOPs and true GMACs of the paper-size model."""
+    from pose.measure.complexity import measure_complexity
+
+    hw = parse_input(input_text, "--input")
+    return measure_complexity(registry.model(model), model, hw)
+
+
+def table_stage(registry: Registry, table: str, scale: str) -> None:
+    from pose.report.tables import build_table
+
+    registry.scale(scale)
+    build_table(registry, table, scale)
+
+
+def report_stage(registry: Registry, scale: str) -> None:
+    from pose.report.index import write_index
+    from pose.report.plots import plot_training
+
+    registry.scale(scale)
+    plot_training(registry, scale)
+    write_index(registry, scale)

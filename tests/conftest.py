@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny copy of the project (params + small synthetic data) for stages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A scale smaller than smoke: seconds per stage, same code path.
+TINY_SCALE = {
+    "dataset": "synthetic",
+    "input": "64x48",
+    "recipe": {"epochs": 2, "batch_size": 8, "schedule": {"milestones": [1]}},
+    "models": {
+        "hrnet": {
+            "width": 8,
+            "stem_width": 16,
+            "stage1_blocks": 1,
+            "stage_modules": [1, 1, 1],
+            "stage_blocks": [1, 1, 1],
+        },
+        "simplebaseline": {"depth": 18, "head": {"deconv_channels": 16}},
+    },
+    "device": "cpu",
+    "num_workers": 0,
+    "threads": 1,
+    "val_every": 1,
+}
+TINY_SYNTH = {"seed": 3, "num_train": 8, "num_val": 4}
+
+
+def write_tiny_params(dst: Path) -> Path:
+    """Copy params/ to `dst`/params with the tiny scale as the pipeline default."""
+    params = dst / "params"
+    shutil.copytree(ROOT / "params", params)
+    datasets = yaml.safe_load((params / "datasets.yaml").read_text())
+    datasets["synthetic"]["synth"] = dict(TINY_SYNTH)
+    (params / "datasets.yaml").write_text(yaml.safe_dump(datasets, sort_keys=False))
+    scales = yaml.safe_load((params / "scales.yaml").read_text())
+    scales["tiny"] = TINY_SCALE
+    (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
+    (params / "pipeline.yaml").write_text("scale: tiny\ndataset: synthetic\n")
+    return params
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic COCO-format dataset, generated once per test session."""
+    from pose.data.synth import SynthConfig, write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("tiny") / "synthetic"
+    write_synthetic_dataset(root, SynthConfig(**TINY_SYNTH), progress=False)
+    return root
+
+
+@pytest.fixture()
+def tiny_project(tmp_path: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with tiny params and the tiny dataset at data/synthetic."""
+    write_tiny_params(tmp_path)
+    shutil.copytree(tiny_dataset, tmp_path / "data" / "synthetic")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,90 @@
+"""Training engine: the loss, model-aware checkpoints, and resume after an interruption."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from pose.config import load_registry
+from pose.engine import trainer
+from pose.engine.checkpoint import load_weights, model_identity, save_checkpoint
+from pose.engine.losses import JointsMSELoss
+from pose.errors import CheckpointError
+from pose.models import build_model
+
+
+def test_loss_ignores_joints_with_zero_weight() -> None:
+    target = torch.rand(2, 3, 8, 6)
+    pred = target.clone()
+    pred[:, 1] += 5.0  # wrong only on joint 1
+    weight = torch.ones(2, 3, 1)
+    weight[:, 1] = 0.0
+    loss = JointsMSELoss(use_target_weight=True)
+    assert loss(pred, target, weight).item() == 0.0
+    weight[:, 1] = 1.0
+    # official value: mean over joints of 0.5 * MSE -> 0.5 * 25 / 3 on one joint of three
+    assert loss(pred, target, weight).item() == pytest.approx(0.5 * 25.0 / 3.0, rel=1e-5)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_interrupted_training_resumes_to_the_same_weights(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = load_registry("params")
+    exp = reg.resolve("hrnet_w32_256x192", "tiny")
+    final = trainer.train_experiment(exp, progress=False)
+    reference = _weights(final)
+    with open(exp.run_dir / "train_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(r["val_ap"] != "" for r in rows)
+
+    # Second run in a fresh run dir: killed during epoch 2, then restarted.
+    import shutil
+
+    shutil.rmtree(exp.run_dir)
+    real_epoch = trainer.train_one_epoch
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_experiment(exp, progress=False)
+    assert (exp.run_dir / "checkpoints" / "last.pth").is_file()
+    assert not (exp.run_dir / "model.pth").exists()
+    monkeypatch.setattr(trainer, "train_one_epoch", real_epoch)
+    resumed = _weights(trainer.train_experiment(exp, progress=False))
+    assert resumed.keys() == reference.keys()
+    for key in reference:
+        torch.testing.assert_close(resumed[key], reference[key], rtol=0, atol=1e-6)
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
+    reg = load_registry(Path(__file__).resolve().parents[2] / "params")
+    spec32 = reg.model("hrnet_w32")
+    spec48 = reg.model("hrnet_w48")
+    path = tmp_path / "w48.pth"
+    save_checkpoint(
+        path, {**model_identity("hrnet_w48", spec48), "state_dict": {"x": torch.zeros(1)}}
+    )
+    model = build_model(spec32)
+    with pytest.raises(CheckpointError, match=r"w48.pth.*'hrnet_w48'.*'hrnet_w32'"):
+        load_weights(path, model, model_identity("hrnet_w32", spec32))
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pth"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="broken.pth"):
+        load_weights(path, torch.nn.Linear(1, 1), {"model_name": "x", "spec_hash": "y"})

@@ -1,0 +1,101 @@
+"""The registry: loads, resolves scales, and stops on bad params with a message naming the place."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pose.config import load_registry, parse_input
+from pose.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def params(tmp_path: Path) -> Path:
+    dst = tmp_path / "params"
+    shutil.copytree(ROOT / "params", dst)
+    return dst
+
+
+def _edit(path: Path, fn) -> None:
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_registry_loads_and_lists_baselines() -> None:
+    reg = load_registry(ROOT / "params")
+    assert {"hrnet_w32", "hrnet_w48", "simplebaseline_r50"} <= set(reg.models)
+    assert reg.default_scale == "smoke"
+    assert "baselines" in reg.tables
+
+
+def test_smoke_shrinks_training_but_not_the_paper_model() -> None:
+    reg = load_registry(ROOT / "params")
+    smoke = reg.resolve("hrnet_w32_256x192", "smoke")
+    full = reg.resolve("hrnet_w32_256x192", "full")
+    assert smoke.dataset_name == "synthetic" and full.dataset_name == "coco"
+    assert smoke.paper_model_spec == full.model_spec == reg.model("hrnet_w32")
+    assert smoke.model_spec != full.model_spec
+    assert full.input_hw == full.paper_input == (256, 192)
+    assert smoke.recipe.epochs < full.recipe.epochs == 210
+    assert full.recipe.schedule.milestones == [170, 200]
+    assert smoke.run_dir == Path("runs/smoke/hrnet_w32_256x192")
+    assert smoke.config_hash != full.config_hash
+
+
+def test_parse_input() -> None:
+    assert parse_input("256x192", "x") == (256, 192)
+    assert parse_input("384×288", "x") == (384, 288)
+    with pytest.raises(ConfigError, match="256x19"):
+        parse_input("256x19", "x")
+
+
+def test_unknown_key_names_file_and_key(params: Path) -> None:
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(learning_rate=1))
+    with pytest.raises(ConfigError, match=r"recipes.yaml: hrnet.*learning_rate"):
+        load_registry(params)
+
+
+def test_wrong_type_names_field(params: Path) -> None:
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(epochs="many"))
+    with pytest.raises(ConfigError, match=r"hrnet\.epochs: expected int"):
+        load_registry(params)
+
+
+def test_unknown_model_reference(params: Path) -> None:
+    _edit(
+        params / "experiments.yaml",
+        lambda d: d["experiments"]["hrnet_w32_256x192"].update(model="hrnet_w33"),
+    )
+    with pytest.raises(ConfigError, match="hrnet_w33"):
+        load_registry(params)
+
+
+def test_unknown_experiment_in_table(params: Path) -> None:
+    _edit(params / "papers" / "baselines.yaml", lambda d: d["rows"][0].update(experiment="nope"))
+    with pytest.raises(ConfigError, match=r"baselines.yaml.*nope"):
+        load_registry(params)
+
+
+def test_pipeline_dataset_must_match_scale(params: Path) -> None:
+    _edit(params / "pipeline.yaml", lambda d: d.update(dataset="coco"))
+    with pytest.raises(ConfigError, match="synthetic"):
+        load_registry(params)
+
+
+def test_missing_file_and_bad_yaml(params: Path) -> None:
+    (params / "scales.yaml").write_text("smoke: [unclosed")
+    with pytest.raises(ConfigError, match="scales.yaml: not valid YAML"):
+        load_registry(params)
+    (params / "scales.yaml").unlink()
+    with pytest.raises(ConfigError, match="scales.yaml: params file not found"):
+        load_registry(params)
+
+
+def test_unknown_experiment_lookup() -> None:
+    reg = load_registry(ROOT / "params")
+    with pytest.raises(ConfigError, match="unknown experiment 'x'.*hrnet_w32_256x192"):
+        reg.resolve("x", "smoke")

@@ -1,0 +1,23 @@
+# Lookups shared by the rules: resolved experiments and what they need. No stage logic here.
+
+
+def resolved(experiment):
+    return REGISTRY.resolve(experiment, SCALE)
+
+
+def dataset_root(wildcards):
+    return REGISTRY.datasets[DATASET].root
+
+
+def config_hash(wildcards):
+    """Re-run a job when its resolved configuration changes (Snakemake's params trigger)."""
+    return resolved(wildcards.experiment).config_hash
+
+
+def train_gpus(wildcards):
+    exp = resolved(wildcards.experiment)
+    return exp.gpus if exp.device == "cuda" else 0
+
+
+def train_threads(wildcards):
+    return resolved(wildcards.experiment).threads or 8

@@ -1,0 +1,20 @@
+rule evaluate:
+    """COCO keypoint AP of a trained experiment with the recipe's test protocol."""
+    input:
+        dataset_root,
+        model=f"{RUNS}/{{experiment}}/model.pth",
+    output:
+        metrics=f"{RUNS}/{{experiment}}/eval.json",
+        results=f"{RUNS}/{{experiment}}/results.json",
+    params:
+        config_hash=config_hash,
+        scale=SCALE,
+    log:
+        f"logs/{SCALE}/evaluate_{{experiment}}.log",
+    resources:
+        gpu=0,
+    conda:
+        "../../environment.yml"
+    shell:
+        "pose --no-progress evaluate {wildcards.experiment} --scale {params.scale} "
+        "> {log} 2>&1"

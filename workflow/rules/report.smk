@@ -1,0 +1,48 @@
+def table_inputs(wildcards):
+    rows = REGISTRY.table(wildcards.table).typed_rows(wildcards.table)
+    experiments = sorted({row.experiment for row in rows})
+    return [f"{RUNS}/{e}/eval.json" for e in experiments] + [
+        f"runs/complexity/{e}.json" for e in experiments
+    ]
+
+
+rule table:
+    """One paper table: the paper's figures beside the reproduced ones."""
+    input:
+        table_inputs,
+        spec="params/papers/{table}.yaml",
+    output:
+        md="reports/tables/{table}.md",
+        json="reports/tables/{table}.json",
+    params:
+        scale=SCALE,
+    log:
+        f"logs/{SCALE}/table_{{table}}.log",
+    resources:
+        gpu=0,
+    conda:
+        "../../environment.yml"
+    shell:
+        "pose table {wildcards.table} --scale {params.scale} > {log} 2>&1"
+
+
+rule report:
+    """reports/index.md: every table, the training curves, assumptions and provenance."""
+    input:
+        expand("reports/tables/{table}.md", table=TABLES),
+        expand(f"{RUNS}/{{experiment}}/train_log.csv", experiment=EXPERIMENTS),
+    output:
+        index="reports/index.md",
+        provenance="reports/provenance.json",
+        plot_png="reports/plots/training.png",
+        plot_svg="reports/plots/training.svg",
+    params:
+        scale=SCALE,
+    log:
+        f"logs/{SCALE}/report.log",
+    resources:
+        gpu=0,
+    conda:
+        "../../environment.yml"
+    shell:
+        "pose report --scale {params.scale} > {log} 2>&1"

@@ -1,0 +1,19 @@
+rule train:
+    """Train one experiment; resumes from runs/<scale>/<experiment>/checkpoints/last.pth."""
+    input:
+        dataset_root,
+    output:
+        model=f"{RUNS}/{{experiment}}/model.pth",
+        log_csv=f"{RUNS}/{{experiment}}/train_log.csv",
+    params:
+        config_hash=config_hash,
+        scale=SCALE,
+    log:
+        f"logs/{SCALE}/train_{{experiment}}.log",
+    threads: train_threads
+    resources:
+        gpu=train_gpus,
+    conda:
+        "../../environment.yml"
+    shell:
+        "pose --no-progress train {wildcards.experiment} --scale {params.scale} 2> {log}"
