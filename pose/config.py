@@ -137,6 +137,8 @@ class TableSpec:
     title: str
     rows: list[dict]
     caption: str = ""
+    # Choices made where the paper is ambiguous, each with its reason (listed by the report).
+    assumptions: list[str] = field(default_factory=list)
 
     def typed_rows(self, where: str) -> list[TableRow]:
         return [from_dict(TableRow, r, f"{where}.rows[{i}]") for i, r in enumerate(self.rows)]

@@ -208,7 +208,7 @@ def _sample_proportions(rng: np.random.Generator) -> _Proportions:
     j = rng.uniform(0.93, 1.07, size=8)
     return _Proportions(
         torso=0.30 * j[0], neck=0.045, head_rx=0.052 * j[1], head_ry=0.066 * j[1],
-        shoulder=rng.uniform(0.21, 0.26), hip=rng.uniform(0.10, 0.13),
+        shoulder=rng.uniform(0.21, 0.26), hip=rng.uniform(0.12, 0.15),
         upper_arm=0.18 * j[2], lower_arm=0.155 * j[3], hand=0.06 * j[4],
         upper_leg=0.245 * j[5], lower_leg=0.245 * j[6], foot=0.12 * j[7],
         girth=rng.uniform(0.85, 1.25),
@@ -421,7 +421,7 @@ def _limb_parts(sk: _Skeleton, p: _Proportions, pal: _Palette, cam: _Camera) -> 
             (ids[0], f"{s}_sho", f"{s}_elb", 0.034, 0.029, c_ua, 0.02, ()),
             (ids[1], f"{s}_elb", f"{s}_wri", 0.028, 0.022, c_la, 0.02,
              ((f"{s}_wri", f"{s}_hand", 0.022, 0.025, c_hand),)),
-            (ids[2], f"{s}_hip", f"{s}_knee", 0.055, 0.042, c_ul, -0.03, ()),
+            (ids[2], f"{s}_hip", f"{s}_knee", 0.05, 0.04, c_ul, -0.03, ()),
             (ids[3], f"{s}_knee", f"{s}_ank", 0.040, 0.028, c_ll, -0.03,
              ((f"{s}_heel", f"{s}_toe", 0.022, 0.018, _darker(c_ll, 0.6)),)),
         )
@@ -441,7 +441,7 @@ def _torso_part(sk: _Skeleton, p: _Proportions, pal: _Palette, cam: _Camera) -> 
     lateral = np.cross(up, fwd)
     corners = []
     for centre, half_w in ((pts["neck"] - up * 0.02, p.shoulder / 2 + 0.015 * p.girth),
-                           (pts["pelvis"] - up * 0.02, p.hip / 2 + 0.045 * p.girth)):
+                           (pts["pelvis"] - up * 0.02, p.hip / 2 + 0.04 * p.girth)):
         for sx in (-1, 1):
             for sz in (-1, 1):
                 corners.append(cam.xy(centre + lateral * sx * half_w + fwd * sz * 0.055))
@@ -513,7 +513,7 @@ def _head_part(sk: _Skeleton, p: _Proportions, pal: _Palette, cam: _Camera, hd: 
     face = Stroke(Ellipse(hd.centre, (rx, ry), hd.angle), pal.skin)
     hair_centre = hd.centre + hd.back * 0.3 * rx + hd.up * 0.12 * ry
     hair = Stroke(Ellipse(hair_centre, (rx * 1.04, ry * 0.95), hd.angle), pal.hair)
-    ears = [Stroke(Ellipse(hd.xy[k], (0.28 * rx, 0.32 * ry), hd.angle),
+    ears = [Stroke(Ellipse(hd.xy[k], (0.22 * rx, 0.28 * ry), hd.angle),
                    _mix(pal.skin, pal.side[side][0], 0.6)) for k, side in ((3, 1), (4, -1))]
     ears_back = [e for e, f in zip(ears, hd.facing[3:5], strict=True) if f < 0]
     ears_front = [e for e, f in zip(ears, hd.facing[3:5], strict=True) if f >= 0]
@@ -564,12 +564,19 @@ def sample_figure(rng: np.random.Generator, height: float, side_prob: float = 0.
     part_depth = np.zeros(NUM_PARTS)
     for part in parts:
         part_depth[part.part_id] = part.depth
-    torso_z = part_depth[TORSO]
+    return Figure(xy, z, facing, _torso_incident(sk, cam, z, props), parts, part_depth,
+                  _extent(parts), height, outline=max(0.7, 0.008 * height))
+
+
+def _torso_incident(sk: _Skeleton, cam: _Camera, z: np.ndarray, p: _Proportions) -> np.ndarray:
+    """Shoulders and hips on the near or middle of the torso are covered by it without being
+    hidden; on the far side (a figure seen from the side) the torso hides them."""
     incident = np.zeros(NUM_JOINTS, dtype=bool)
-    for j in _SHOULDERS_HIPS:
-        incident[j] = z[j] >= torso_z - 0.25 * props.shoulder / 2 * height
-    return Figure(xy, z, facing, incident, parts, part_depth, _extent(parts), height,
-                  outline=max(0.7, 0.008 * height))
+    level = {5: ("neck", p.shoulder), 6: ("neck", p.shoulder), 11: ("pelvis", p.hip),
+             12: ("pelvis", p.hip)}
+    for j, (centre, width) in level.items():  # far side once turned more than ~37 degrees
+        incident[j] = z[j] - cam.z(sk.points[centre]) >= -0.6 * width / 2 * cam.height
+    return incident
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -595,7 +602,9 @@ def _joint_visible(fig: Figure, j: int, label: int, label_base: int) -> bool:
     part = label - label_base
     if part >= NUM_PARTS:
         return False  # a figure drawn in front
-    if part in _INCIDENT[j] and (part != TORSO or fig.torso_incident[j]):
+    if part == TORSO and j in _SHOULDERS_HIPS:
+        return bool(fig.torso_incident[j])
+    if part in _INCIDENT[j]:
         return True
     return fig.part_depth[part] <= fig.depth[j] + 0.02 * fig.height
 

@@ -96,6 +96,8 @@ class HRNetSpec:
     head: HeadSpec
     fusion: str = "sum"
     unit_attention: tuple[str, ...] = ()
+    # Choices made where the paper is ambiguous, each with its reason (listed by the report).
+    assumptions: tuple[str, ...] = ()
 
     head_types = ("simple",)
 
@@ -125,6 +127,7 @@ class SimpleBaselineSpec:
     num_joints: int
     depth: int
     head: HeadSpec
+    assumptions: tuple[str, ...] = ()
 
     head_types = ("deconv",)
 

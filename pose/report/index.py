@@ -120,12 +120,9 @@ def render_index(
     else:
         png = _link(plot, out)
         svg = _link(plot.with_suffix(".svg"), out)
-        lines += [
-            f"![Training loss and validation AP per epoch ({scale} scale)]({png})",
-            "",
-            f"Vector version: [{svg}]({svg})",
-            "",
-        ]
+        lines += [f"![Training loss and validation AP per epoch ({scale} scale)]({png})", ""]
+        if plot.with_suffix(".svg").is_file():
+            lines += [f"Vector version: [{svg}]({svg})", ""]
     lines += ["## Assumptions of this reproduction", ""]
     assumptions = collect_assumptions(registry)
     if assumptions:

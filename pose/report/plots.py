@@ -127,7 +127,7 @@ def _mark_lr_steps(axes: list, logs: list[TrainLog], colors: list) -> tuple[Line
     for i, epochs in enumerate(steps):
         for ax in axes:
             top = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.plot(epochs, [0.985 - 0.03 * i] * len(epochs), "v", color=colors[i % len(colors)],
+            ax.plot(epochs, [0.965 - 0.035 * i] * len(epochs), "v", color=colors[i % len(colors)],
                     ms=6, transform=top, clip_on=False, zorder=3)  # fmt: skip
     proxy = Line2D([], [], color="0.45", ls=":", lw=1.1, marker="v", mfc="0.45", mec="0.45")
     return proxy, "LR step (▼ in the experiment's colour)"

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pose.config import Registry, format_input
+from pose.config import Registry, format_input, parse_input
 from pose.errors import DataError
 from pose.io import atomic_path
 
@@ -50,8 +50,9 @@ def eval_path(runs_dir: Path, scale: str, experiment: str) -> Path:
     return Path(runs_dir) / scale / experiment / "eval.json"
 
 
-def complexity_path(runs_dir: Path, model: str, paper_input: tuple[int, int]) -> Path:
-    return Path(runs_dir) / "complexity" / f"{model}_{format_input(paper_input)}.json"
+def complexity_path(runs_dir: Path, experiment: str) -> Path:
+    """One complexity record per experiment: its paper-size model at the paper's input."""
+    return Path(runs_dir) / "complexity" / f"{experiment}.json"
 
 
 def read_json_or_none(path: Path) -> dict | None:
@@ -139,7 +140,7 @@ def paper_protocol(registry: Registry, experiment: str) -> dict:
     return {
         "scale": "full",
         "dataset": exp.dataset,
-        "input": exp.input,
+        "input": format_input(parse_input(exp.input, f"experiment {experiment}.input")),
         "boxes": recipe.test.boxes,
         "flip_test": recipe.test.flip_test,
         "epochs": recipe.epochs,
@@ -160,7 +161,7 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
     for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
         resolved = registry.resolve(row.experiment, scale)
         ev_file = eval_path(runs_dir, scale, row.experiment)
-        cx_file = complexity_path(runs_dir, resolved.model_name, resolved.paper_input)
+        cx_file = complexity_path(runs_dir, row.experiment)
         ev = load_eval(ev_file, row.experiment, scale)
         cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
         protocol = paper_protocol(registry, row.experiment)

@@ -30,8 +30,9 @@ def reference_target(codec: HeatmapCodec, joints: np.ndarray, visible: np.ndarra
 def test_round_trip_error_within_half_a_heatmap_pixel(sizes) -> None:
     codec = HeatmapCodec(*sizes)
     rng = np.random.default_rng(0)
-    w, h = codec.input_size
-    joints = rng.uniform([0, 0], [w - 1, h - 1], (200, 2))
+    # joints whose rounded centre int(x/stride + 0.5) lies on the map
+    high = (np.array(codec.heatmap_size) - 0.5) * codec.stride - 1e-6
+    joints = rng.uniform([0, 0], high, (200, 2))
     heatmaps = np.stack([codec.encode(joints[i:i + 17], np.ones(17))[0]
                          for i in range(0, 187, 17)])
     coords, maxvals = codec.decode(heatmaps)

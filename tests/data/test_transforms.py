@@ -37,7 +37,7 @@ def test_center_scale_of_a_wide_box_grows_its_height() -> None:
 
 
 def test_clean_box_clips_to_the_image_like_the_official_code() -> None:
-    np.testing.assert_allclose(clean_box([-5, 10, 50, 300], 100, 200), [0, 10, 44, 189])
+    np.testing.assert_allclose(clean_box([-5, 10, 50, 300], 100, 200), [0, 10, 49, 189])
     assert clean_box([120, 10, 5, 5], 100, 200) is None
 
 

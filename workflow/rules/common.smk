@@ -21,3 +21,11 @@ def train_gpus(wildcards):
 
 def train_threads(wildcards):
     return resolved(wildcards.experiment).threads or 8
+
+
+def table_inputs(wildcards):
+    rows = REGISTRY.table(wildcards.table).typed_rows(wildcards.table)
+    experiments = sorted({row.experiment for row in rows})
+    return [f"{RUNS}/{e}/eval.json" for e in experiments] + [
+        f"runs/complexity/{e}.json" for e in experiments
+    ]

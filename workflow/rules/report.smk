@@ -1,11 +1,3 @@
-def table_inputs(wildcards):
-    rows = REGISTRY.table(wildcards.table).typed_rows(wildcards.table)
-    experiments = sorted({row.experiment for row in rows})
-    return [f"{RUNS}/{e}/eval.json" for e in experiments] + [
-        f"runs/complexity/{e}.json" for e in experiments
-    ]
-
-
 rule table:
     """One paper table: the paper's figures beside the reproduced ones."""
     input:

@@ -1,0 +1,75 @@
+"""The command-line interface: stable forms, and one clear message (exit 2) for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pose.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--params", str(ROOT / "params"), *args] if "--params" not in args else args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models_lists_one_name_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["models"], capsys)
+    assert code == 0
+    names = out.split()
+    assert names[:3] == ["hrnet_w32", "hrnet_w48", "simplebaseline_r50"]
+    assert out.endswith("\n") and len(out.splitlines()) == len(names)
+
+
+def test_complexity_json_form(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["complexity", "simplebaseline_r50", "--input", "256x192",
+                        "--format", "json"], capsys)
+    assert code == 0
+    record = json.loads(out)
+    assert set(record) == {"model", "input", "params", "gflops_paper", "gmacs"}
+    assert record["model"] == "simplebaseline_r50" and record["input"] == "256x192"
+    assert record["params"] == 33_999_697
+    assert record["gflops_paper"] == pytest.approx(8.99, abs=0.02)
+
+
+def test_unknown_model_is_one_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["complexity", "hrnet_w99", "--format", "json"], capsys)
+    assert code == 2 and out == ""
+    assert "unknown model 'hrnet_w99'" in err and "hrnet_w32" in err
+    assert "Traceback" not in err
+
+
+def test_bad_params_file_names_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "params"
+    shutil.copytree(ROOT / "params", params)
+    scales = yaml.safe_load((params / "scales.yaml").read_text())
+    scales["smoke"]["threads"] = "two"
+    (params / "scales.yaml").write_text(yaml.safe_dump(scales))
+    code, _, err = run(["--params", str(params), "models"], capsys)
+    assert code == 2
+    assert "scales.yaml: smoke.threads" in err and "'two'" in err
+
+
+def test_missing_annotation_file_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "person_keypoints_val.json"
+    code, _, err = run(["evaluate", "--oracle", "--annotations", str(missing),
+                        "--images", str(tmp_path)], capsys)
+    assert code == 2 and str(missing) in err
+    code, _, err = run(["evaluate", "--ground-truth", "--annotations", str(missing)], capsys)
+    assert code == 2 and str(missing) in err
+
+
+def test_evaluate_needs_an_experiment_or_a_diagnostic(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["evaluate"], capsys)
+    assert code == 2 and "EXPERIMENT" in err
