@@ -89,7 +89,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             raise PoseError("name an EXPERIMENT (see `pose experiments`), or use --oracle")
         registry = _registry(args)
         exp = registry.resolve(args.experiment, _scale(args, registry))
-        record = stages.evaluate_stage(exp, args.checkpoint, args.boxes, _progress(args))
+        record = stages.evaluate_stage(
+            exp, args.checkpoint, args.boxes, _progress(args), untrained=args.untrained
+        )
     print(json.dumps(record, indent=2))
 
 
@@ -120,46 +122,66 @@ def cmd_report(args: argparse.Namespace) -> None:
     print("report written to reports/index.md")
 
 
+def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--params", type=Path, default=default(Path("params")), help="registry directory"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", default=default(False), help="no progress bars"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", default=default(False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pose", description="Reproduce top-down pose estimation papers' tables."
     )
-    parser.add_argument("--params", type=Path, default=Path("params"), help="registry directory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    _common_options(parser, defaults=True)
+    # The same options after the subcommand (`pose train X --no-progress`); SUPPRESS keeps a
+    # value given before the subcommand from being reset.
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, defaults=False)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
 
     def scale_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scale", help="scale preset (default: params/pipeline.yaml)")
 
-    p = sub.add_parser("models", help="list registered model names")
+    p = add("models", help="list registered model names")
     p.set_defaults(func=cmd_models)
-    p = sub.add_parser("experiments", help="list registered experiments")
+    p = add("experiments", help="list registered experiments")
     p.set_defaults(func=cmd_experiments)
 
-    p = sub.add_parser("synth", help="generate the synthetic COCO-format dataset")
+    p = add("synth", help="generate the synthetic COCO-format dataset")
     p.add_argument("dataset", nargs="?", default="synthetic")
     p.add_argument("--out", type=Path, help="output root (default: the dataset's root)")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("fetch", help="check a downloaded dataset's layout")
+    p = add("fetch", help="check a downloaded dataset's layout")
     p.add_argument("dataset")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("prepare", help="make a dataset ready: synthesise or fetch, by its source")
+    p = add("prepare", help="make a dataset ready: synthesise or fetch, by its source")
     p.add_argument("dataset")
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("train", help="train one experiment (resumes from its last checkpoint)")
+    p = add("train", help="train one experiment (resumes from its last checkpoint)")
     p.add_argument("experiment")
     scale_arg(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="COCO keypoint AP of an experiment, or a diagnostic")
+    p = add("evaluate", help="COCO keypoint AP of an experiment, or a diagnostic")
     p.add_argument("experiment", nargs="?")
     scale_arg(p)
     p.add_argument("--checkpoint", type=Path, help="weights (default: the run's model.pth)")
     p.add_argument("--boxes", choices=["detections", "gt"], help="override the recipe's boxes")
+    p.add_argument("--untrained", action="store_true",
+                   help="evaluate the freshly initialised model (chance level); writes nothing")
     p.add_argument("--oracle", action="store_true",
                    help="evaluate heatmaps rendered from the ground truth (codec upper bound)")
     p.add_argument("--ground-truth", action="store_true",
@@ -171,19 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the record to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("complexity", help="params and GFLOPs of a paper-size model")
+    p = add("complexity", help="params and GFLOPs of a paper-size model")
     p.add_argument("model")
     p.add_argument("--input", default="256x192", help="H x W")
     p.add_argument("--format", choices=["json", "text"], default="text")
     p.add_argument("--out", type=Path, help="also write the JSON record to this file")
     p.set_defaults(func=cmd_complexity)
 
-    p = sub.add_parser("table", help="write one paper table (paper beside reproduced)")
+    p = add("table", help="write one paper table (paper beside reproduced)")
     p.add_argument("table")
     scale_arg(p)
     p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser("report", help="write reports/index.md with plots and provenance")
+    p = add("report", help="write reports/index.md with plots and provenance")
     scale_arg(p)
     p.set_defaults(func=cmd_report)
     return parser

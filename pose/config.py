@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from pose.data.dataset import AugmentConfig
 from pose.errors import ConfigError
 from pose.spec import deep_merge, from_dict, to_dict
 
@@ -58,17 +59,6 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
-class AugmentSpec:
-    scale_factor: float = 0.35
-    rotation_factor: float = 45.0
-    rotation_prob: float = 0.6
-    flip: bool = True
-    half_body_prob: float = 0.3
-    half_body_min_joints: int = 8
-    half_body_scale: float = 1.5
-
-
-@dataclass(frozen=True)
 class LossSpec:
     type: Literal["mse"] = "mse"
     use_target_weight: bool = True
@@ -89,7 +79,7 @@ class RecipeSpec:
     schedule: ScheduleSpec
     epochs: int
     batch_size: int
-    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossSpec = field(default_factory=LossSpec)
     test: TestSpec = field(default_factory=TestSpec)
     sigma: float = 2.0

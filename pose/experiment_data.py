@@ -11,9 +11,8 @@ import torch
 from pose.config import ResolvedExperiment
 from pose.data.coco import load_instances
 from pose.data.codec import HeatmapCodec
-from pose.data.dataset import AugmentConfig, TopDownDataset
+from pose.data.dataset import TopDownDataset
 from pose.errors import ConfigError
-from pose.spec import to_dict
 
 Split = Literal["train", "val"]
 
@@ -48,7 +47,7 @@ def build_dataset(exp: ResolvedExperiment, split: Split, boxes: str = "gt") -> T
         det_score_thresh=exp.recipe.test.det_score_thresh,
     )
     train = split == "train"
-    augment = AugmentConfig(**to_dict(exp.recipe.augment)) if train else None
+    augment = exp.recipe.augment if train else None
     return TopDownDataset(instances, build_codec(exp), train=train, augment=augment, seed=exp.seed)
 
 

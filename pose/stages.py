@@ -63,9 +63,17 @@ def train_stage(exp: ResolvedExperiment, progress: bool) -> Path:
 
 
 def evaluate_stage(
-    exp: ResolvedExperiment, checkpoint: Path | None, boxes: str | None, progress: bool
+    exp: ResolvedExperiment,
+    checkpoint: Path | None,
+    boxes: str | None,
+    progress: bool,
+    untrained: bool = False,
 ) -> dict:
-    """Evaluate the trained model on val; writes eval.json (metrics) and results.json."""
+    """Evaluate the trained model on val; writes eval.json (metrics) and results.json.
+
+    With `untrained`, the freshly initialised model (seeded as training starts) is evaluated
+    instead, as the chance-level contrast to the trained figure; nothing is written then.
+    """
     import torch
 
     from pose.engine.checkpoint import load_weights, model_identity
@@ -74,13 +82,17 @@ def evaluate_stage(
     from pose.models import build_model
 
     device = configure_torch(exp)
+    torch.manual_seed(exp.seed)
     model = build_model(exp.model_spec, where=f"model {exp.model_name}")
-    ckpt = checkpoint or exp.run_dir / "model.pth"
-    payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
+    payload: dict = {"epochs": 0}
+    if not untrained:
+        ckpt = checkpoint or exp.run_dir / "model.pth"
+        payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
     model.to(device).eval()
     boxes = boxes or exp.recipe.test.boxes
+    results_out = None if untrained else exp.run_dir / "results.json"
     with torch.no_grad():
-        stats = evaluate_on_val(model, exp, boxes, exp.run_dir / "results.json", progress)
+        stats = evaluate_on_val(model, exp, boxes, results_out, progress)
     record = {
         "experiment": exp.name,
         "scale": exp.scale,
@@ -91,7 +103,8 @@ def evaluate_stage(
         "epochs": int(payload.get("epochs", exp.recipe.epochs)),
         **{k: float(v) for k, v in stats.items()},
     }
-    write_json(exp.run_dir / "eval.json", record)
+    if not untrained:
+        write_json(exp.run_dir / "eval.json", record)
     return record
 
 

@@ -23,7 +23,7 @@ TINY_SCALE = {
             "stage_modules": [1, 1, 1],
             "stage_blocks": [1, 1, 1],
         },
-        "simplebaseline": {"depth": 18, "head": {"deconv_channels": 16}},
+        "simplebaseline": {"depth": 18, "base_width": 16, "head": {"deconv_channels": 16}},
     },
     "device": "cpu",
     "num_workers": 0,

@@ -117,12 +117,12 @@ def det_instances(data: dict[str, Any], det_file: Path, image_dir: Path, aspect_
         if not isinstance(det, dict) or not need <= det.keys():
             raise DataError(f"{det_file}: detection {det!r:.80} lacks one of image_id, "
                             "category_id, bbox, score")
-        if det["category_id"] != PERSON_CATEGORY or det["score"] < score_thresh:
-            continue
         img = images.get(int(det["image_id"]))
         if img is None:
             raise DataError(f"{det_file}: detection for image_id {det['image_id']}, which the "
                             "annotation file does not list (detections for another split?)")
+        if det["category_id"] != PERSON_CATEGORY or det["score"] < score_thresh:
+            continue
         joints = np.zeros((NUM_JOINTS, 3), dtype=np.float64)
         out.append(_instance(int(img["id"]), _image_path(image_dir, img), det["bbox"], joints,
                              det["score"], aspect_ratio))

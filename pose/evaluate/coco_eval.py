@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -100,11 +99,17 @@ def coco_keypoint_eval(ann_file: Path, results: list[dict] | Path,
                       "every statistic", RuntimeWarning, stacklevel=2)
         return dict.fromkeys(STAT_NAMES, 0.0)
 
+    for ann in data["annotations"]:
+        if "id" not in ann:
+            raise DataError(f"{ann_file}: annotation {ann!r:.80} has no 'id'")
+        # fields COCOeval reads; COCO files have them, hand-made ones may not
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("num_keypoints", int(np.count_nonzero(np.asarray(ann["keypoints"])[2::3])))
     dts = [{**r, "category_id": r.get("category_id", PERSON_CATEGORY)} for r in results]
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
         gt = COCO()
-        gt.dataset = copy.deepcopy(data)
+        gt.dataset = data  # freshly read here: COCOeval may annotate it in place
         gt.createIndex()
         dt = gt.loadRes(dts)
         coco_eval = COCOeval(gt, dt, "keypoints")

@@ -18,17 +18,21 @@ RESNET_LAYOUTS: dict[int, tuple[Block, tuple[int, int, int, int]]] = {
 
 
 class ResNet(nn.Module):
-    """Stride-32 feature extractor; `out_channels` is the width of layer4's output."""
+    """Stride-32 feature extractor; `out_channels` is the width of layer4's output.
 
-    def __init__(self, depth: int) -> None:
+    `base_width` is the stem's width (64 in every standard ResNet); stage k has base_width·2^k
+    planes. Only the smoke scale narrows it."""
+
+    def __init__(self, depth: int, base_width: int = 64) -> None:
         super().__init__()
         block, counts = RESNET_LAYOUTS[depth]
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64, momentum=BN_MOMENTUM)
+        self.conv1 = nn.Conv2d(3, base_width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_width, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        inplanes = 64
-        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), counts, strict=True), start=1):
+        inplanes = base_width
+        widths = tuple(base_width * 2**k for k in range(4))
+        for i, (planes, n) in enumerate(zip(widths, counts, strict=True), start=1):
             layer = make_layer(block, inplanes, planes, n, stride=1 if i == 1 else 2)
             setattr(self, f"layer{i}", layer)
             inplanes = planes * block.expansion

@@ -16,7 +16,7 @@ class SimpleBaseline(ResNet):
     """(B,3,H,W) -> (B,num_joints,H/4,W/4) heatmaps."""
 
     def __init__(self, spec: SimpleBaselineSpec) -> None:
-        super().__init__(spec.depth)
+        super().__init__(spec.depth, spec.base_width)
         head = spec.head
         assert isinstance(head, DeconvHeadSpec)  # guaranteed by SimpleBaselineSpec.head_types
         self.deconv_layers = make_deconv_layers(self.out_channels, head)

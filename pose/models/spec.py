@@ -127,6 +127,7 @@ class SimpleBaselineSpec:
     num_joints: int
     depth: int
     head: HeadSpec
+    base_width: int = 64
     assumptions: tuple[str, ...] = ()
 
     head_types = ("deconv",)
@@ -134,6 +135,7 @@ class SimpleBaselineSpec:
     def check(self, where: str) -> None:
         check_positive(self.num_joints, f"{where}.num_joints")
         check_choice(self.depth, RESNET_DEPTHS, f"{where}.depth")
+        check_positive(self.base_width, f"{where}.base_width")
         # Each deconv doubles the resolution: 1/32 -> 1/4 takes exactly three.
         check_choice(self.head.deconv_layers, (3,), f"{where}.head.deconv_layers")
 

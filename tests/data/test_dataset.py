@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from pose.data.codec import HeatmapCodec
 from pose.data.coco import load_instances
+from pose.data.codec import HeatmapCodec
 from pose.data.dataset import AugmentConfig, TopDownDataset
 from pose.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from pose.errors import DataError

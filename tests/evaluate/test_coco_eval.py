@@ -67,3 +67,13 @@ def test_annotation_file_without_categories_is_a_data_error(coco_fixture, tmp_pa
     ann.write_text(json.dumps(data))
     with pytest.raises(DataError, match="nocat.json.*categories"):
         coco_keypoint_eval(ann, gt_as_results(coco_fixture))
+
+
+def test_hand_made_annotations_without_optional_fields(coco_fixture, tmp_path) -> None:
+    data = json.loads(coco_fixture.ann_file.read_text())
+    data["annotations"] = [a for a in data["annotations"] if not a["iscrowd"]]
+    for a in data["annotations"]:
+        del a["iscrowd"], a["num_keypoints"]
+    ann = tmp_path / "plain.json"
+    ann.write_text(json.dumps(data))
+    assert coco_keypoint_eval(ann, gt_as_results(coco_fixture))["AP"] == pytest.approx(1.0)
