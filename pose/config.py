@@ -267,7 +267,10 @@ class Registry:
         where = f"{self.params_dir}/experiments.yaml: {experiment}"
         paper_spec = self.model(exp.model)
         family = paper_spec.get("family")
-        model_spec = deep_merge(paper_spec, sc.models.get(family, {}))
+        # Family entries first, then entries for this model by name (more specific wins).
+        model_spec = deep_merge(
+            deep_merge(paper_spec, sc.models.get(family, {})), sc.models.get(exp.model, {})
+        )
         paper_input = parse_input(exp.input, f"{where}.input")
         input_hw = parse_input(sc.input, f"scales.yaml: {scale}.input") if sc.input else paper_input
         recipe_raw = to_dict(self._get("recipe", self.recipes, exp.recipe))
@@ -401,6 +404,13 @@ def _cross_check(reg: Registry) -> None:
             )
         if sc.input is not None:
             parse_input(sc.input, f"{p}/scales.yaml: {sname}.input")
+        families = {spec.get("family") for spec in reg.models.values()}
+        for key in sc.models:
+            if key not in families and key not in reg.models:
+                raise ConfigError(
+                    f"{p}/scales.yaml: {sname}.models.{key}: neither a model family "
+                    f"({sorted(families)}) nor a model name"
+                )
     for tname, table in reg.tables.items():
         for row in table.typed_rows(f"{p}/papers/{tname}.yaml"):
             if row.experiment not in reg.experiments:

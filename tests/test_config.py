@@ -99,3 +99,17 @@ def test_unknown_experiment_lookup() -> None:
     reg = load_registry(ROOT / "params")
     with pytest.raises(ConfigError, match="unknown experiment 'x'.*hrnet_w32_256x192"):
         reg.resolve("x", "smoke")
+
+
+def test_scale_overrides_by_family_then_by_model_name() -> None:
+    reg = load_registry(ROOT / "params")
+    w32 = reg.resolve("hrnet_w32_256x192", "smoke").model_spec
+    w48 = reg.resolve("hrnet_w48_256x192", "smoke").model_spec
+    assert w32["width"] < w48["width"] < reg.model("hrnet_w48")["width"]
+    assert w32["stage_modules"] == w48["stage_modules"]  # the family entry applies to both
+
+
+def test_scale_model_override_must_name_a_family_or_model(params: Path) -> None:
+    _edit(params / "scales.yaml", lambda d: d["smoke"]["models"].update(hrnet_w99={"width": 8}))
+    with pytest.raises(ConfigError, match=r"smoke.models.hrnet_w99"):
+        load_registry(params)
