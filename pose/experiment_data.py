@@ -22,6 +22,24 @@ def build_codec(exp: ResolvedExperiment) -> HeatmapCodec:
     return HeatmapCodec((w, h), (hw, hh), exp.recipe.sigma)
 
 
+def check_output_size(model: torch.nn.Module, exp: ResolvedExperiment) -> None:
+    """The model's heatmaps must have the codec's size; a mismatch (e.g. a stride-32 backbone on
+    an input that is not a multiple of 32) is a configuration error, not a crash mid-epoch."""
+    h, w = exp.input_hw
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, h, w, device=next(model.parameters()).device))
+    model.train(was_training)
+    out = out[-1] if isinstance(out, list | tuple) else out
+    if tuple(out.shape[2:]) != exp.heatmap_hw:
+        raise ConfigError(
+            f"model {exp.model_name!r} gives {out.shape[2]}x{out.shape[3]} heatmaps for input "
+            f"{h}x{w}, but the targets are {exp.heatmap_hw[0]}x{exp.heatmap_hw[1]}; choose an "
+            "input whose sides are multiples of 32"
+        )
+
+
 def boxes_source(exp: ResolvedExperiment, boxes: str) -> str | Path:
     """'gt' or the detection file of the val split; a dataset without one is a config error."""
     if boxes == "gt":

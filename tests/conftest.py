@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A scale smaller than smoke: seconds per stage, same code path.
 TINY_SCALE = {
     "dataset": "synthetic",
-    "input": "64x48",
+    "input": "96x64",
     "recipe": {"epochs": 2, "batch_size": 8, "schedule": {"milestones": [1]}},
     "models": {
         "hrnet": {

@@ -25,7 +25,7 @@ from pose.config import ResolvedExperiment
 from pose.engine.checkpoint import model_identity, read_checkpoint, save_checkpoint
 from pose.engine.losses import build_loss
 from pose.engine.optim import build_optimizer, build_scheduler
-from pose.experiment_data import build_dataset, evaluate_on_val
+from pose.experiment_data import build_dataset, check_output_size, evaluate_on_val
 from pose.io import write_text, write_yaml
 from pose.models import build_model
 
@@ -120,6 +120,7 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
 
     torch.manual_seed(exp.seed)
     model = build_model(exp.model_spec, where=f"model {exp.model_name}").to(device)
+    check_output_size(model, exp)
     identity = model_identity(exp.model_name, exp.model_spec)
     optimizer = build_optimizer(model, exp.recipe.optimizer)
     scheduler = build_scheduler(optimizer, exp.recipe.schedule)

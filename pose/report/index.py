@@ -43,7 +43,7 @@ def scale_note(registry: Registry, scale: str) -> str:
     if sc.input is not None:
         changes.append(f"training and evaluation run at {sc.input} instead of the paper's input")
     if sc.models:
-        changes.append(f"the models are shrunk ({', '.join(sorted(sc.models))} families)")
+        changes.append(f"the models are shrunk (overrides for {', '.join(sorted(sc.models))})")
     if sc.recipe:
         overrides = ", ".join(f"{k} {v}" for k, v in _flatten(sc.recipe).items())
         changes.append(f"the recipes are overridden ({overrides})")

@@ -49,7 +49,7 @@ def git_state(where: Path) -> dict:
     """HEAD commit (None outside git or before the first commit) and whether the tree is dirty."""
     where = where if where.is_dir() else where.parent
     head = _git(["rev-parse", "--verify", "--quiet", "HEAD"], where)
-    status = _git(["status", "--porcelain"], where)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], where)
     return {
         "commit": head.strip() if head else None,
         "dirty": None if status is None else bool(status.strip()),

@@ -88,3 +88,16 @@ def test_corrupt_checkpoint_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="broken.pth"):
         load_weights(path, torch.nn.Linear(1, 1), {"model_name": "x", "spec_hash": "y"})
+
+
+def test_input_the_model_cannot_map_to_targets_is_a_config_error(tiny_project: Path) -> None:
+    from dataclasses import replace
+
+    from pose.errors import ConfigError
+    from pose.experiment_data import check_output_size
+
+    reg = load_registry("params")
+    exp = replace(reg.resolve("simplebaseline_r50_256x192", "tiny"), input_hw=(96, 72))
+    model = build_model(exp.model_spec)
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        check_output_size(model, exp)
