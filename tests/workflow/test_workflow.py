@@ -92,6 +92,7 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
     work = _workflow_copy(tmp_path, tiny=True)
     _run(["git", "init", "-q"], work)
     _run(["dvc", "init", "-q"], work)
+    shutil.copy(ROOT / ".dvcignore", work / ".dvcignore")
     first = _stages_run(_run(["dvc", "repro"], work))
     assert {"prepare", "train@hrnet_w32_256x192", "evaluate@hrnet_w48_256x192", "report"} <= first
     assert "Data and pipelines are up to date" in _run(["dvc", "status"], work)
