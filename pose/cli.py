@@ -70,15 +70,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if args.experiment:
             raise PoseError("--oracle/--ground-truth evaluate annotation files, not an experiment")
         if not args.annotations:
-            raise PoseError("--oracle/--ground-truth need --annotations FILE")
+            # Default: the val split of the dataset the pipeline's scale uses.
+            registry = _registry(args)
+            spec = registry.datasets[registry.datasets_for_scale(_scale(args, registry))[0]]
+            args.annotations = spec.path(spec.val.annotations)
+            args.images = args.images or spec.path(spec.val.images)
         if args.ground_truth:
             record = stages.ground_truth_stage(args.annotations, args.out)
         else:
-            if not args.images:
-                raise PoseError("--oracle needs --images DIR (the images of --annotations)")
             record = stages.oracle_stage(
                 args.annotations,
-                args.images,
+                args.images or args.annotations.parent,
                 parse_input(args.input, "--input"),
                 args.sigma,
                 args.out,
@@ -186,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate heatmaps rendered from the ground truth (codec upper bound)")
     p.add_argument("--ground-truth", action="store_true",
                    help="evaluate the ground-truth keypoints as results (evaluator check)")
-    p.add_argument("--annotations", type=Path, help="COCO keypoints annotation file")
+    p.add_argument("--annotations", type=Path,
+                   help="COCO keypoints annotation file (default: the pipeline dataset's val)")
     p.add_argument("--images", type=Path, help="image folder of --annotations")
     p.add_argument("--input", default="256x192", help="input size H x W for --oracle")
     p.add_argument("--sigma", type=float, default=2.0, help="heatmap sigma for --oracle")

@@ -225,6 +225,16 @@ class ResolvedExperiment:
         }
 
     @property
+    def train_hash(self) -> str:
+        """Identity of what the trained weights depend on: the test protocol and how often
+        validation runs only change the evaluation, never the weights."""
+        d = self.to_dict()
+        for key in ("device", "num_workers", "threads", "gpus", "val_every"):
+            d.pop(key)
+        d["recipe"].pop("test")
+        return stable_hash(d)
+
+    @property
     def config_hash(self) -> str:
         """Identity of what training depends on (not of where it runs)."""
         d = self.to_dict()
@@ -380,6 +390,33 @@ def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) 
         )
 
 
+def _positive(value: float | None, where: str, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise ConfigError(f"{where}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def _check_resolved(exp: ResolvedExperiment, scale_where: str, spec: ExperimentSpec) -> None:
+    """Every experiment at every scale must build: a typo in a scale's override fails at load
+    time, naming the scale, not when a job starts."""
+    from pose.models import validate_spec
+
+    validate_spec(exp.model_spec, f"{scale_where}.models applied to models.yaml: {spec.model}")
+    where = f"recipes.yaml: {spec.recipe} (at {scale_where})"
+    r = exp.recipe
+    for key, value in (("epochs", r.epochs), ("batch_size", r.batch_size),
+                       ("optimizer.lr", r.optimizer.lr), ("sigma", r.sigma)):
+        _positive(value, f"{where}.{key}")
+    _positive(r.optimizer.weight_decay, f"{where}.optimizer.weight_decay", allow_zero=True)
+    if list(r.schedule.milestones) != sorted(set(r.schedule.milestones)):
+        raise ConfigError(
+            f"{where}.schedule.milestones: must increase, got {r.schedule.milestones}"
+        )
+    _positive(exp.val_every, f"{scale_where}.val_every")
+    _positive(exp.num_workers, f"{scale_where}.num_workers", allow_zero=True)
+    _positive(exp.threads, f"{scale_where}.threads")
+    _positive(spec.gpus, f"experiments.yaml: {exp.name}.gpus")
+
+
 def _cross_check(reg: Registry) -> None:
     p = reg.params_dir
     if reg.default_scale not in reg.scales:
@@ -411,6 +448,9 @@ def _cross_check(reg: Registry) -> None:
                     f"{p}/scales.yaml: {sname}.models.{key}: neither a model family "
                     f"({sorted(families)}) nor a model name"
                 )
+    for sname in reg.scales:
+        for ename, exp in reg.experiments.items():
+            _check_resolved(reg.resolve(ename, sname), f"{p}/scales.yaml: {sname}", exp)
     for tname, table in reg.tables.items():
         for row in table.typed_rows(f"{p}/papers/{tname}.yaml"):
             if row.experiment not in reg.experiments:

@@ -28,8 +28,26 @@ def synth_stage(registry: Registry, dataset: str, out: Path | None, progress: bo
     where = f"{registry.params_dir}/datasets.yaml: {dataset}.synth"
     cfg = from_dict(SynthConfig, spec.synth, where)
     root = Path(out) if out else Path(spec.root)
+    _refuse_foreign_dir(root)
     write_synthetic_dataset(root, cfg, progress=progress)
     return root
+
+
+def _refuse_foreign_dir(root: Path) -> None:
+    """The generator replaces `root` whole: only an empty folder or an earlier synthetic dataset
+    may be replaced, never a folder holding something else (e.g. a downloaded COCO)."""
+    if not root.exists() or (root.is_dir() and not any(root.iterdir())):
+        return
+    marker = root / "annotations" / "person_keypoints_train.json"
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8")).get("info", {})
+    except (OSError, ValueError, AttributeError):
+        info = {}
+    if not isinstance(info, dict) or "synth_config" not in info:
+        raise PoseError(
+            f"{root}: exists and is not a synthetic dataset made by `pose synth`; refusing to "
+            "replace it (choose another --out, or remove the folder)"
+        )
 
 
 def fetch_stage(registry: Registry, dataset: str) -> Path:
@@ -72,7 +90,9 @@ def evaluate_stage(
     """Evaluate the trained model on val; writes eval.json (metrics) and results.json.
 
     With `untrained`, the freshly initialised model (seeded as training starts) is evaluated
-    instead, as the chance-level contrast to the trained figure; nothing is written then.
+    instead, as the chance-level contrast to the trained figure. With `untrained`, another
+    `checkpoint` or other `boxes` the run is a diagnostic: it prints, and writes nothing of the
+    run's (the table reads eval.json as the protocol's figure).
     """
     import torch
 
@@ -89,8 +109,9 @@ def evaluate_stage(
         ckpt = checkpoint or exp.run_dir / "model.pth"
         payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
     model.to(device).eval()
+    diagnostic = untrained or checkpoint is not None or boxes is not None
     boxes = boxes or exp.recipe.test.boxes
-    results_out = None if untrained else exp.run_dir / "results.json"
+    results_out = None if diagnostic else exp.run_dir / "results.json"
     with torch.no_grad():
         stats = evaluate_on_val(model, exp, boxes, results_out, progress)
     record = {
@@ -100,10 +121,10 @@ def evaluate_stage(
         "boxes": boxes,
         "input": format_input(exp.input_hw),
         "flip_test": exp.recipe.test.flip_test,
-        "epochs": int(payload.get("epochs", exp.recipe.epochs)),
+        "epochs": int(payload.get("epochs", payload.get("epoch", 0))),
         **{k: float(v) for k, v in stats.items()},
     }
-    if not untrained:
+    if not diagnostic:
         write_json(exp.run_dir / "eval.json", record)
     return record
 

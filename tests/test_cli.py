@@ -73,3 +73,24 @@ def test_missing_annotation_file_names_it(
 def test_evaluate_needs_an_experiment_or_a_diagnostic(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["evaluate"], capsys)
     assert code == 2 and "EXPERIMENT" in err
+
+
+def test_synth_refuses_to_replace_a_foreign_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "coco"
+    (precious / "train2017").mkdir(parents=True)
+    (precious / "train2017" / "x.jpg").write_bytes(b"jpeg")
+    code, _, err = run(["synth", "--out", str(precious)], capsys)
+    assert code == 2 and "not a synthetic dataset" in err
+    assert (precious / "train2017" / "x.jpg").read_bytes() == b"jpeg"
+
+
+def test_oracle_defaults_to_the_pipeline_dataset(
+    tiny_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["--params", "params", "evaluate", "--oracle", "--no-progress"], capsys)
+    assert code == 0
+    record = json.loads(out)
+    assert record["annotations"].endswith("person_keypoints_val.json")
+    assert record["AP"] > 0.9

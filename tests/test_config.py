@@ -113,3 +113,29 @@ def test_scale_model_override_must_name_a_family_or_model(params: Path) -> None:
     _edit(params / "scales.yaml", lambda d: d["smoke"]["models"].update(hrnet_w99={"width": 8}))
     with pytest.raises(ConfigError, match=r"smoke.models.hrnet_w99"):
         load_registry(params)
+
+
+def test_typo_in_a_scale_override_names_the_scale(params: Path) -> None:
+    _edit(params / "scales.yaml", lambda d: d["smoke"]["models"]["hrnet"].update(widht=8))
+    with pytest.raises(ConfigError, match=r"scales.yaml: smoke.models.*widht"):
+        load_registry(params)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("val_every", 0, r"smoke.val_every: must be > 0"), ("threads", -1, r"smoke.threads")],
+)
+def test_scale_values_out_of_range(params: Path, key: str, value: int, message: str) -> None:
+    _edit(params / "scales.yaml", lambda d: d["smoke"].update({key: value}))
+    with pytest.raises(ConfigError, match=message):
+        load_registry(params)
+
+
+def test_recipe_values_out_of_range(params: Path) -> None:
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(epochs=-3))
+    with pytest.raises(ConfigError, match=r"recipes.yaml: hrnet.*epochs: must be > 0"):
+        load_registry(params)
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(epochs=3))
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"]["schedule"].update(milestones=[5, 2]))
+    with pytest.raises(ConfigError, match=r"milestones: must increase"):
+        load_registry(params)

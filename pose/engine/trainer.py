@@ -134,15 +134,15 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
         sampler=sampler,
         num_workers=exp.num_workers,
         pin_memory=device.type == "cuda",
-        persistent_workers=exp.num_workers > 0,
-        drop_last=len(dataset) > exp.recipe.batch_size,
+        # Not persistent: workers are re-created each epoch so they see set_epoch().
+        persistent_workers=False,
     )
 
     history: list[EpochRecord] = []
     start_epoch = 0
     if ckpt_path.is_file():
         state = read_checkpoint(ckpt_path)
-        if state.get("config_hash") == exp.config_hash:
+        if state.get("config_hash") == exp.train_hash and state["epoch"] < exp.recipe.epochs:
             model.load_state_dict(state["state_dict"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -151,7 +151,8 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
             log.info("%s: resuming after epoch %d from %s", exp.name, start_epoch, ckpt_path)
         else:
             log.warning(
-                "%s: %s was written for another configuration; training from scratch",
+                "%s: %s is finished or was written for another configuration; training "
+                "from scratch",
                 exp.name,
                 ckpt_path,
             )
@@ -182,7 +183,7 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
             ckpt_path,
             {
                 **identity,
-                "config_hash": exp.config_hash,
+                "config_hash": exp.train_hash,
                 "epoch": epoch + 1,
                 "state_dict": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -196,7 +197,7 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
     final = run_dir / "model.pth"
     save_checkpoint(
         final,
-        {**identity, "config_hash": exp.config_hash, "epochs": epochs,
+        {**identity, "config_hash": exp.train_hash, "epochs": epochs,
          "state_dict": model.state_dict()},
     )
     return final

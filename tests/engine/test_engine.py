@@ -101,3 +101,37 @@ def test_input_the_model_cannot_map_to_targets_is_a_config_error(tiny_project: P
     model = build_model(exp.model_spec)
     with pytest.raises(ConfigError, match="multiples of 32"):
         check_output_size(model, exp)
+
+
+def test_a_finished_run_is_retrained_not_resumed(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-run (e.g. after a code change) must train again, not re-save the old weights."""
+    exp = load_registry("params").resolve("hrnet_w32_256x192", "tiny")
+    trainer.train_experiment(exp, progress=False)
+    real_epoch = trainer.train_one_epoch
+    calls = {"n": 0}
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", counting)
+    trainer.train_experiment(exp, progress=False)
+    assert calls["n"] == exp.recipe.epochs
+
+
+def test_loader_workers_see_each_epoch(tiny_project: Path) -> None:
+    """Augmentation is seeded by (seed, epoch, index): with worker processes the weights must
+    equal those of in-process loading, which they only do if workers see every new epoch."""
+    from dataclasses import replace
+
+    exp = load_registry("params").resolve("simplebaseline_r50_256x192", "tiny")
+    in_process = _weights(trainer.train_experiment(exp, progress=False))
+    with_workers = replace(exp, num_workers=1)
+    import shutil
+
+    shutil.rmtree(exp.run_dir)
+    other = _weights(trainer.train_experiment(with_workers, progress=False))
+    for key in in_process:
+        torch.testing.assert_close(other[key], in_process[key], rtol=0, atol=1e-6)

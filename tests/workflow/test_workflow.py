@@ -63,8 +63,10 @@ def test_full_scale_dry_run_lists_one_gpu_training_per_experiment(tmp_path: Path
         exp = re.search(r"wildcards: experiment=(\S+)", block).group(1)
         assert f"gpu={experiments[exp]['gpus']}" in block
         assert "runs/full/" in block
-    # CPU-only stages request no GPU.
-    for rule in ("evaluate", "complexity", "table", "report"):
+    # Evaluation runs on one GPU at full scale; the other stages are CPU-only.
+    for block in re.findall(r"rule evaluate:\n(.*?)(?=\n\S|\Z)", out, flags=re.S):
+        assert "gpu=1" in block
+    for rule in ("complexity", "table", "report", "prepare_data"):
         for block in re.findall(rf"rule {rule}:\n(.*?)(?=\n\S|\Z)", out, flags=re.S):
             assert "gpu=0" in block
 

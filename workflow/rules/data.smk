@@ -3,7 +3,9 @@ rule prepare_data:
     output:
         directory("data/{dataset}"),
     params:
-        spec=lambda w: str(REGISTRY.datasets[w.dataset]),
+        # Regenerate a synthetic dataset when its settings change; a fetched one is never
+        # re-made (and so never deleted) because of a params change.
+        spec=lambda w: synthetic_spec(w.dataset),
     log:
         "logs/prepare_{dataset}.log",
     conda:

@@ -12,7 +12,7 @@ rule evaluate:
     log:
         f"logs/{SCALE}/evaluate_{{experiment}}.log",
     resources:
-        gpu=0,
+        gpu=eval_gpus,
     conda:
         "../../environment.yml"
     shell:

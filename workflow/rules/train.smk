@@ -6,7 +6,7 @@ rule train:
         model=f"{RUNS}/{{experiment}}/model.pth",
         log_csv=f"{RUNS}/{{experiment}}/train_log.csv",
     params:
-        config_hash=config_hash,
+        train_hash=train_hash,
         scale=SCALE,
     log:
         f"logs/{SCALE}/train_{{experiment}}.log",
