@@ -53,9 +53,20 @@ class OptimizerSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    type: Literal["step"] = "step"
+    """Per-epoch learning-rate schedule.
+
+    - step: lr × gamma at each milestone epoch (HRNet, SimpleBaseline).
+    - sgdr: cosine annealing with warm restarts (Loshchilov & Hutter 2017): the first cycle
+      lasts t0 epochs, each next one t_mult times longer, lr falling to eta_min (DNANet, RAM+GPR).
+    - linear: lr falls linearly to 0 at the end of training (DANet).
+    """
+
+    type: Literal["step", "sgdr", "linear"] = "step"
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
+    t0: int = 1
+    t_mult: int = 2
+    eta_min: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,8 @@ class RecipeSpec:
     loss: LossSpec = field(default_factory=LossSpec)
     test: TestSpec = field(default_factory=TestSpec)
     sigma: float = 2.0
+    # Choices made where the paper is ambiguous, each with its reason (listed by the report).
+    assumptions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -407,6 +420,9 @@ def _check_resolved(exp: ResolvedExperiment, scale_where: str, spec: ExperimentS
                        ("optimizer.lr", r.optimizer.lr), ("sigma", r.sigma)):
         _positive(value, f"{where}.{key}")
     _positive(r.optimizer.weight_decay, f"{where}.optimizer.weight_decay", allow_zero=True)
+    if r.schedule.type == "sgdr":
+        _positive(r.schedule.t0, f"{where}.schedule.t0")
+        _positive(r.schedule.t_mult, f"{where}.schedule.t_mult")
     if list(r.schedule.milestones) != sorted(set(r.schedule.milestones)):
         raise ConfigError(
             f"{where}.schedule.milestones: must increase, got {r.schedule.milestones}"

@@ -21,9 +21,17 @@ def build_optimizer(model: nn.Module, spec: OptimizerSpec) -> torch.optim.Optimi
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, spec: ScheduleSpec
+    optimizer: torch.optim.Optimizer, spec: ScheduleSpec, epochs: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch schedule: `step` multiplies the lr by `gamma` at each milestone epoch."""
+    """The recipe's per-epoch schedule (stepped once after every epoch; see ScheduleSpec)."""
+    if spec.type == "sgdr":
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=spec.t0, T_mult=spec.t_mult, eta_min=spec.eta_min
+        )
+    if spec.type == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda=lambda epoch: max(0.0, 1.0 - epoch / epochs)
+        )
     return torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(spec.milestones), gamma=spec.gamma
     )

@@ -123,7 +123,7 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
     check_output_size(model, exp)
     identity = model_identity(exp.model_name, exp.model_spec)
     optimizer = build_optimizer(model, exp.recipe.optimizer)
-    scheduler = build_scheduler(optimizer, exp.recipe.schedule)
+    scheduler = build_scheduler(optimizer, exp.recipe.schedule, exp.recipe.epochs)
     loss_fn = build_loss(exp.recipe.loss)
 
     dataset = build_dataset(exp, "train")

@@ -72,9 +72,14 @@ def _assumption_texts(value: object, where: str) -> list[str]:
 
 
 def collect_assumptions(registry: Registry) -> list[dict]:
-    """Every `assumptions:` entry of the model specs and paper tables, with where it is from."""
+    """Every `assumptions:` entry of the recipes, model specs and paper tables, with where it is
+    from."""
     p = registry.params_dir
     found = []
+    for name, recipe in registry.recipes.items():
+        where = f"{p}/recipes.yaml: {name}"
+        for text in _assumption_texts(list(recipe.assumptions), where):
+            found.append({"source": where, "text": text})
     for name, spec in registry.models.items():
         where = f"{p}/models.yaml: {name}"
         for text in _assumption_texts(spec.get("assumptions"), where):

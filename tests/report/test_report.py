@@ -360,7 +360,15 @@ def test_index_without_logs_and_with_tables_in_order(
     index = (reports / "index.md").read_text(encoding="utf-8")
     assert index.index("## Baselines") < index.index("## Ablation")
     assert "No training logs" in index and "training.png" not in index
-    assert "None recorded" in index
+    # recipes' assumptions are listed with their source
+    for name, recipe in reg.recipes.items():
+        for text in recipe.assumptions:
+            assert f"recipes.yaml: {name}" in index and " ".join(text.split())[:40] in index
+    bare = dataclasses.replace(
+        reg, recipes={k: dataclasses.replace(v, assumptions=[]) for k, v in reg.recipes.items()}
+    )
+    write_index(bare, "smoke", reports / "tables", reports / "plots", reports / "index.md")
+    assert "None recorded" in (reports / "index.md").read_text(encoding="utf-8")
 
 
 def test_index_refuses_missing_or_other_scale_tables(registry: Registry, runs: Path, repo: Path):
