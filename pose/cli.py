@@ -50,7 +50,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     registry = _registry(args)
-    spec = registry._get("dataset", registry.datasets, args.dataset)
+    spec = registry.dataset(args.dataset)
     if spec.source == "synthetic":
         root = stages.synth_stage(registry, args.dataset, None, _progress(args))
     else:

@@ -278,6 +278,9 @@ class Registry:
     def model(self, name: str) -> dict:
         return self._get("model", self.models, name)
 
+    def dataset(self, name: str) -> DatasetSpec:
+        return self._get("dataset", self.datasets, name)
+
     def scale(self, name: str) -> ScaleSpec:
         return self._get("scale", self.scales, name)
 
@@ -315,7 +318,7 @@ class Registry:
             input_hw=input_hw,
             recipe=recipe,
             dataset_name=dataset_name,
-            dataset=self._get("dataset", self.datasets, dataset_name),
+            dataset=self.dataset(dataset_name),
             seed=exp.seed,
             gpus=exp.gpus,
             device=sc.device,

@@ -75,12 +75,16 @@ def evaluate_on_val(
     boxes: str,
     results_out: Path | None = None,
     progress: bool = True,
+    dataset: TopDownDataset | None = None,
 ) -> dict[str, float]:
-    """The full test protocol of the recipe (flip test, rescoring, OKS-NMS, COCOeval) on val."""
+    """The full test protocol of the recipe (flip test, rescoring, OKS-NMS, COCOeval) on val.
+
+    `dataset`: the val dataset of `boxes`, when the caller evaluates repeatedly (per epoch) and
+    has built it once."""
     from pose.evaluate.pipeline import coco_keypoint_eval, keypoint_results, predict
     from pose.io import write_json
 
-    dataset = build_dataset(exp, "val", boxes)
+    dataset = dataset if dataset is not None else build_dataset(exp, "val", boxes)
     test = exp.recipe.test
     preds = predict(
         model,

@@ -22,7 +22,7 @@ def synth_stage(registry: Registry, dataset: str, out: Path | None, progress: bo
     from pose.data.synth import SynthConfig, write_synthetic_dataset
     from pose.spec import from_dict
 
-    spec = registry._get("dataset", registry.datasets, dataset)
+    spec = registry.dataset(dataset)
     if spec.source != "synthetic":
         raise PoseError(f"dataset {dataset!r} is not synthetic (source: {spec.source}); use fetch")
     where = f"{registry.params_dir}/datasets.yaml: {dataset}.synth"
@@ -56,7 +56,7 @@ def fetch_stage(registry: Registry, dataset: str) -> Path:
     Downloading is not automated yet: until it is, this stage names every missing file, so a run
     never starts training on a partial dataset.
     """
-    spec = registry._get("dataset", registry.datasets, dataset)
+    spec = registry.dataset(dataset)
     if spec.source == "synthetic":
         raise PoseError(
             f"dataset {dataset!r} is synthetic: generate it with `pose synth {dataset}`"
@@ -161,15 +161,10 @@ def oracle_stage(
 
 def ground_truth_stage(annotations: Path, out: Path | None) -> dict:
     """AP of the ground-truth keypoints fed back as results (must be 1.0: checks the evaluator)."""
+    from pose.data.coco import read_annotations
     from pose.evaluate.pipeline import coco_keypoint_eval
 
-    if not annotations.is_file():
-        raise DataError(f"{annotations}: annotation file not found")
-    try:
-        data = json.loads(annotations.read_text())
-        anns = data["annotations"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise DataError(f"{annotations}: not a COCO keypoints annotation file ({err})") from err
+    anns = read_annotations(annotations)["annotations"]
     results = [
         {"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
         for a in anns

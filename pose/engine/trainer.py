@@ -127,6 +127,7 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
     loss_fn = build_loss(exp.recipe.loss)
 
     dataset = build_dataset(exp, "train")
+    val_dataset = build_dataset(exp, "val", exp.recipe.test.boxes)  # read once, used per epoch
     sampler = RandomSampler(dataset, generator=torch.Generator())
     loader = DataLoader(
         dataset,
@@ -169,7 +170,9 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
         scheduler.step()
         val_ap = None
         if (epoch + 1) % exp.val_every == 0 or epoch + 1 == epochs:
-            stats = evaluate_on_val(model, exp, exp.recipe.test.boxes, progress=False)
+            stats = evaluate_on_val(
+                model, exp, exp.recipe.test.boxes, progress=False, dataset=val_dataset
+            )
             val_ap = stats["AP"]
         history.append(EpochRecord(epoch + 1, loss, val_ap, lr, time.perf_counter() - t0))
         ap_text = "-" if val_ap is None else f"{val_ap:.3f}"

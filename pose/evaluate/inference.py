@@ -12,20 +12,19 @@ from pose.data.keypoints import FLIP_PAIRS, flip_permutation
 from pose.data.transforms import affine_points, get_affine_transform
 
 
-def flip_back(heatmaps: np.ndarray, flip_pairs: Sequence[tuple[int, int]] = FLIP_PAIRS
-              ) -> np.ndarray:
+def flip_back(heatmaps: torch.Tensor, flip_pairs: Sequence[tuple[int, int]] = FLIP_PAIRS
+              ) -> torch.Tensor:
     """Heatmaps predicted on a mirrored image → heatmaps of the original image: mirror the
-    width axis and swap left/right joints. (N, J, h, w) in, new array out."""
-    perm = flip_permutation(heatmaps.shape[1], tuple(flip_pairs))
-    return np.ascontiguousarray(heatmaps[:, perm, :, ::-1])
+    width axis and swap left/right joints. (N, J, h, w) in, new tensor out (same device)."""
+    perm = torch.as_tensor(flip_permutation(heatmaps.shape[1], tuple(flip_pairs)),
+                           device=heatmaps.device)
+    return torch.flip(heatmaps, dims=[3])[:, perm]
 
 
-def shift_right(heatmaps: np.ndarray) -> np.ndarray:
+def shift_right(heatmaps: torch.Tensor) -> torch.Tensor:
     """The official `shift_heatmap`: move every column one pixel right, keeping column 0, since
     a mirrored crop's features are one pixel off the original's."""
-    out = heatmaps.copy()
-    out[..., 1:] = heatmaps[..., :-1]
-    return out
+    return torch.cat([heatmaps[..., :1], heatmaps[..., :-1]], dim=-1)
 
 
 def _last(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
@@ -41,12 +40,9 @@ def model_heatmaps(model: torch.nn.Module, images: torch.Tensor, flip_test: bool
     out = _last(model(images))
     if not flip_test:
         return out
-    flipped = _last(model(torch.flip(images, dims=[3])))
-    perm = torch.as_tensor(flip_permutation(flipped.shape[1], tuple(flip_pairs)),
-                           device=flipped.device)
-    flipped = torch.flip(flipped, dims=[3])[:, perm]
+    flipped = flip_back(_last(model(torch.flip(images, dims=[3]))), flip_pairs)
     if shift:
-        flipped = torch.cat([flipped[..., :1], flipped[..., :-1]], dim=-1)
+        flipped = shift_right(flipped)
     return (out + flipped) * 0.5
 
 
