@@ -28,6 +28,27 @@ def test_models_lists_one_name_per_line(capsys: pytest.CaptureFixture[str]) -> N
     assert out.endswith("\n") and len(out.splitlines()) == len(names)
 
 
+# The zoo the papers need: every DNANet Table 1 row and DNANet W32/W48, RAM+GPR W32/W48 and its
+# two module ablations, every Efficient HRNet Table I placement and its W48, and HRNet-W16.
+PAPER_MODELS = [
+    "hrnet_w32_channel_attention", "hrnet_w32_cdna", "hrnet_w32_spatial_attention",
+    "hrnet_w32_sdna", "hrnet_w32_resolution_attention", "hrnet_w32_rdna", "hrnet_w32_cdna_sdna",
+    "hrnet_w32_sdna_cdna", "hrnet_w32_cdna_sdna_rdna", "hrnet_w32_f2c", "hrnet_w32_regressor",
+    "hrnet_w32_f2c_regressor", "dnanet_w32", "dnanet_w48",
+    "ram_gpr_w32", "ram_gpr_w48", "ram_gpr_w32_no_ram_weights", "ram_gpr_w32_rescale_sum",
+    "hrnet_w32_am_sub1", "hrnet_w32_am_sub12", "hrnet_w32_am_sub123", "hrnet_w32_am_all",
+    "hrnet_w32_am_stage1", "hrnet_w32_am_stage12", "hrnet_am_w32", "hrnet_am_w48",
+    "hrnet_w16",
+]
+
+
+def test_models_lists_the_papers_variants(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["models"], capsys)
+    assert code == 0
+    missing = sorted(set(PAPER_MODELS) - set(out.split()))
+    assert not missing
+
+
 def test_complexity_json_form(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["complexity", "simplebaseline_r50", "--input", "256x192",
                         "--format", "json"], capsys)
@@ -94,3 +115,38 @@ def test_oracle_defaults_to_the_pipeline_dataset(
     record = json.loads(out)
     assert record["annotations"].endswith("person_keypoints_val.json")
     assert record["AP"] > 0.9
+
+
+def test_use_scale_rewrites_pipeline_and_a_stale_one_stops_commands_at_its_scale(
+    tiny_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import TINY_TRAIN
+
+    pipeline = tiny_project / "params/pipeline.yaml"
+    assert list(yaml.safe_load(pipeline.read_text())["train"]) == TINY_TRAIN
+    scales_file = tiny_project / "params/scales.yaml"
+    scales = yaml.safe_load(scales_file.read_text())
+    scales["tiny"]["train"] = TINY_TRAIN[:1]
+    scales_file.write_text(yaml.safe_dump(scales, sort_keys=False))
+
+    code, _, err = run(["--params", "params", "table", "baselines"], capsys)
+    assert code == 2 and "`pose use-scale tiny`" in err
+    code, _, err = run(["--params", "params", "report", "--scale", "tiny"], capsys)
+    assert code == 2 and "`pose use-scale tiny`" in err
+    # Commands at another scale, or without one, do not use the file.
+    code, _, _ = run(["--params", "params", "experiments"], capsys)
+    assert code == 0
+    code, _, _ = run(["--params", "params", "table", "baselines", "--scale", "full"], capsys)
+    assert code == 0
+
+    code, out, _ = run(["--params", "params", "use-scale", "tiny"], capsys)
+    assert code == 0 and "pipeline.yaml" in out
+    assert yaml.safe_load(pipeline.read_text()) == {
+        "scale": "tiny",
+        "dataset": "synthetic",
+        "train": {TINY_TRAIN[0]: {"model": "hrnet_w32", "recipe": "hrnet"}},
+    }
+    code, _, _ = run(["--params", "params", "table", "baselines"], capsys)
+    assert code == 0
+    code, _, err = run(["--params", "params", "use-scale", "huge"], capsys)
+    assert code == 2 and "unknown scale 'huge'" in err

@@ -1,7 +1,8 @@
 """Top-down training/test samples: read the image, augment (training), crop, encode targets.
 
 Each sample draws from its own numpy Generator seeded by (seed, epoch, index), so a run gives
-the same samples whatever the number of DataLoader workers or their scheduling.
+the same samples whatever the number of DataLoader workers or their scheduling (and a resumed run
+the same samples as an uninterrupted one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pose.data.codec import HeatmapCodec
 from pose.data.keypoints import FLIP_PAIRS, UPPER_BODY_IDS
 from pose.data.transforms import (
     affine_points,
+    cutout_mask,
     flip_joints,
     get_affine_transform,
     half_body_center_scale,
@@ -28,12 +30,18 @@ from pose.data.transforms import (
     random_rotation,
     random_scale,
 )
-from pose.errors import DataError
+from pose.errors import ConfigError, DataError
 
 
 @dataclass
 class AugmentConfig:
-    """Training augmentation of the official code (HRNet recipe defaults)."""
+    """Training augmentation of the official code (HRNet recipe defaults), plus cutout.
+
+    Cutout (DeVries & Taylor 2017) is off by default so that recipes without it are unchanged:
+    with probability `cutout_prob` a training sample's network input gets `cutout_holes` square
+    holes of side `cutout_size` × the input width (so the hole scales with the input size),
+    zeroed after normalisation (i.e. set to the mean colour), as the reference code does.
+    """
 
     scale_factor: float = 0.35
     rotation_factor: float = 45
@@ -42,6 +50,19 @@ class AugmentConfig:
     half_body_prob: float = 0.3
     half_body_min_joints: int = 8
     half_body_scale: float = 1.5
+    cutout_prob: float = 0.0
+    cutout_size: float = 0.0
+    cutout_holes: int = 1
+
+    def __post_init__(self) -> None:
+        # Checked here, where every recipe's augment mapping is built, so a bad value fails
+        # when the registry loads rather than silently in a worker.
+        for key in ("cutout_prob", "cutout_size"):
+            value = getattr(self, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"augment.{key}: must be in [0, 1], got {value!r}")
+        if self.cutout_holes < 1:
+            raise ConfigError(f"augment.cutout_holes: must be >= 1, got {self.cutout_holes!r}")
 
 
 @dataclass
@@ -116,6 +137,24 @@ class TopDownDataset(Dataset):
         """The generator of sample `index` in the current epoch."""
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
+    def cutout_rng(self, index: int) -> np.random.Generator:
+        """A child stream of sample `index`'s seed: cutout draws never shift the crop's draws,
+        so turning cutout on leaves the crop and targets of every sample as they were."""
+        seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
+        return np.random.default_rng(seq.spawn(1)[0])
+
+    def apply_cutout(self, image: np.ndarray, index: int) -> np.ndarray:
+        """Cutout on a normalised (3, H, W) training input; test samples are never cut."""
+        cfg = self.augment
+        if not self.train or cfg.cutout_prob <= 0.0:
+            return image
+        rng = self.cutout_rng(index)
+        if rng.random() >= cfg.cutout_prob:
+            return image
+        height, width = image.shape[1:]
+        side = int(round(cfg.cutout_size * self.codec.input_size[0]))
+        return image * cutout_mask(height, width, side, cfg.cutout_holes, rng)[None]
+
     def crop_params(self, index: int, image_width: int) -> CropParams:
         """Crop of sample `index`: the instance box at test time, augmented when training."""
         inst = self.instances[index]
@@ -146,7 +185,7 @@ class TopDownDataset(Dataset):
             "area": float(inst.area),
         }
         return {
-            "image": torch.from_numpy(normalize_image(crop)),
+            "image": torch.from_numpy(self.apply_cutout(normalize_image(crop), index)),
             "target": torch.from_numpy(target),
             "target_weight": torch.from_numpy(target_weight),
             "meta": meta,

@@ -143,3 +143,16 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
     """RGB uint8 (H, W, 3) → float32 (3, H, W) in ImageNet mean/std units."""
     out = (image.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def cutout_mask(height: int, width: int, side: int, holes: int, rng: np.random.Generator
+                ) -> np.ndarray:
+    """Cutout (DeVries & Taylor 2017): float32 (H, W) ones with `holes` square holes of `side`
+    px set to 0, each centred on a uniform pixel of the whole image and clipped at its border,
+    as in the reference implementation (so a hole near an edge is smaller)."""
+    mask = np.ones((height, width), dtype=np.float32)
+    for _ in range(holes):
+        cy, cx = int(rng.integers(height)), int(rng.integers(width))
+        y0, x0 = cy - side // 2, cx - side // 2
+        mask[max(y0, 0):max(y0 + side, 0), max(x0, 0):max(x0 + side, 0)] = 0.0
+    return mask

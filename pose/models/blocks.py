@@ -3,6 +3,8 @@ code (conv1/bn1/.../downsample.0/.1) so published checkpoints load by name."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -33,7 +35,7 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None) -> None:
+                 downsample: nn.Module | None = None, attention: nn.Module | None = None) -> None:
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
@@ -41,10 +43,13 @@ class BasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
         self.downsample = downsample
+        # Gates the residual branch before the shortcut is added (CBAM / CSARB placement);
+        # an Identity holds no state, so plain blocks keep the official state-dict names.
+        self.attention = attention if attention is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.attention(self.bn2(self.conv2(out)))
         shortcut = x if self.downsample is None else self.downsample(x)
         return self.relu(out + shortcut)
 
@@ -55,7 +60,7 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None) -> None:
+                 downsample: nn.Module | None = None, attention: nn.Module | None = None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes, momentum=BN_MOMENTUM)
@@ -65,28 +70,35 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(planes * self.expansion, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
+        self.attention = attention if attention is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.attention(self.bn3(self.conv3(out)))
         shortcut = x if self.downsample is None else self.downsample(x)
         return self.relu(out + shortcut)
 
 
 Block = type[BasicBlock] | type[Bottleneck]
+AttentionFactory = Callable[[int], nn.Module | None]
 
 
-def make_layer(block: Block, inplanes: int, planes: int, blocks: int,
-               stride: int = 1) -> nn.Sequential:
+def make_layer(block: Block, inplanes: int, planes: int, blocks: int, stride: int = 1,
+               attention: AttentionFactory | None = None) -> nn.Sequential:
     """A run of `blocks` residual blocks; the first gets a 1x1 projection shortcut when the
-    stride or channel count changes (named downsample.0 / downsample.1)."""
+    stride or channel count changes (named downsample.0 / downsample.1). `attention(channels)`
+    builds each block's residual-branch gate."""
     out_ch = planes * block.expansion
     downsample = None
     if stride != 1 or inplanes != out_ch:
         downsample = conv_bn(inplanes, out_ch, kernel=1, stride=stride, relu=False)
-    layers = [block(inplanes, planes, stride, downsample)]
-    layers += [block(out_ch, planes) for _ in range(1, blocks)]
+
+    def gate() -> nn.Module | None:
+        return attention(out_ch) if attention is not None else None
+
+    layers = [block(inplanes, planes, stride, downsample, gate())]
+    layers += [block(out_ch, planes, attention=gate()) for _ in range(1, blocks)]
     return nn.Sequential(*layers)
 
 

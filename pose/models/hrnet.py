@@ -1,25 +1,39 @@
-"""HRNet for pose (Sun et al., CVPR 2019), built from an HRNetSpec. Module names follow the
-official pose_hrnet (conv1, bn1, conv2, bn2, layer1, transitionK, stageK+1 with branches /
-fuse_layers, final_layer) so official checkpoints load by name."""
+"""HRNet for pose (Sun et al., CVPR 2019), built from an HRNetSpec, with the variants of the papers
+composed in by spec keys: gates inside residual units (DNANet cDNA/sDNA), resolution-weighted
+fusion (rDNA, RAM), fine-to-coarse connections (DNANet), attention modules at stage inputs
+(Efficient HRNet) and the pyramid regressor (DNANet, GPR). Module names follow the official
+pose_hrnet (conv1, bn1, conv2, bn2, layer1, transitionK, stageK+1 with branches / fuse_layers,
+final_layer), so official checkpoints load by name into the plain model."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pose.models.attention import AttentionModule, ResolutionWeights, unit_attention
 from pose.models.blocks import (
     BN_MOMENTUM,
+    AttentionFactory,
     BasicBlock,
     Bottleneck,
     conv_bn,
     init_weights,
     make_layer,
 )
-from pose.models.heads import make_final_layer
-from pose.models.spec import HRNetSpec
+from pose.models.heads import PyramidHead, RescaleSumHead, make_final_layer
+from pose.models.spec import MULTI_BRANCH_HEADS, HRNetSpec
+
+# fusion -> (weights computed per output branch, affine of the weights); None: plain sum
+FUSION_WEIGHTS = {
+    "sum": None,
+    "resolution_attention": (False, "none"),
+    "rdna": (False, "shared"),
+    "ram": (True, "per_input"),
+}
 
 
 def _fuse_path(channels: Sequence[int], src: int, dst: int) -> nn.Module:
@@ -35,36 +49,73 @@ def _fuse_path(channels: Sequence[int], src: int, dst: int) -> nn.Module:
     return nn.Sequential(*steps)
 
 
-class HighResolutionModule(nn.Module):
-    """Parallel BasicBlock branches, then every output branch sums all inputs brought to its
-    resolution. With multi_scale_output False only the highest-resolution output is fused."""
+def _upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Nearest upsampling to `like`'s size: equals x2**k when sizes divide, and also copes with
+    inputs whose size is not a multiple of 32."""
+    return F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
-    def __init__(self, channels: Sequence[int], num_blocks: int, multi_scale_output: bool) -> None:
+
+class HighResolutionModule(nn.Module):
+    """Parallel BasicBlock branches, then every output branch combines all inputs brought to its
+    resolution (a sum, or resolution-wise weights). With multi_scale_output False only the
+    highest-resolution output is fused. With fine_to_coarse, layer k of branch r also receives
+    layer k's output of branch r+1, so each layer runs from the lowest resolution up."""
+
+    def __init__(self, channels: Sequence[int], num_blocks: int, multi_scale_output: bool,
+                 fusion: str = "sum", attention: AttentionFactory | None = None,
+                 fine_to_coarse: bool = False) -> None:
         super().__init__()
-        self.branches = nn.ModuleList(make_layer(BasicBlock, c, c, num_blocks) for c in channels)
+        self.branches = nn.ModuleList(
+            make_layer(BasicBlock, c, c, num_blocks, attention=attention) for c in channels
+        )
         n = len(channels)
         outputs = range(n if multi_scale_output else 1) if n > 1 else range(0)
         self.fuse_layers = nn.ModuleList(
             nn.ModuleList(_fuse_path(channels, j, i) for j in range(n)) for i in outputs
         )
+        weights = FUSION_WEIGHTS[fusion] if n > 1 else None
+        self.per_output = bool(weights and weights[0])
+        if weights is not None:
+            targets = list(outputs) if self.per_output else [0]
+            self.fuse_weights = nn.ModuleList(
+                ResolutionWeights(channels[i], n, weights[1]) for i in targets
+            )
+        if fine_to_coarse and n > 1:
+            self.fine_to_coarse = nn.ModuleList(
+                nn.ModuleList(conv_bn(channels[r + 1], channels[r], kernel=1, relu=False)
+                              for r in range(n - 1))
+                for _ in range(num_blocks)
+            )
         self.relu = nn.ReLU()
 
+    def _run_branches(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        if not hasattr(self, "fine_to_coarse"):
+            return [branch(x) for branch, x in zip(self.branches, xs, strict=True)]
+        xs = list(xs)
+        for k, links in enumerate(self.fine_to_coarse):
+            for r in reversed(range(len(xs))):
+                x = xs[r]
+                if r < len(xs) - 1:
+                    x = x + _upsample_to(links[r](xs[r + 1]), x)
+                xs[r] = self.branches[r][k](x)
+        return xs
+
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        xs = [branch(x) for branch, x in zip(self.branches, xs, strict=True)]
+        xs = self._run_branches(xs)
         if len(self.fuse_layers) == 0:
             return xs
+        terms = [
+            [_upsample_to(path(xs[j]), xs[i]) if j > i else path(xs[j])
+             for j, path in enumerate(paths)]
+            for i, paths in enumerate(self.fuse_layers)
+        ]
+        if not hasattr(self, "fuse_weights"):
+            return [self.relu(sum(t[1:], t[0])) for t in terms]
+        shared = None if self.per_output else self.fuse_weights[0](terms[0])
         fused = []
-        for i, paths in enumerate(self.fuse_layers):
-            size = xs[i].shape[-2:]
-            total = None
-            for j, path in enumerate(paths):
-                y = path(xs[j])
-                if j > i:
-                    # Equals nearest upsampling by 2**(j-i) when sizes divide; also copes with
-                    # inputs whose size is not a multiple of 32.
-                    y = F.interpolate(y, size=size, mode="nearest")
-                total = y if total is None else total + y
-            fused.append(self.relu(total))
+        for i, t in enumerate(terms):
+            w = self.fuse_weights[i](t) if self.per_output else shared
+            fused.append(self.relu(sum(w[:, j, None, None, None] * y for j, y in enumerate(t))))
         return fused
 
 
@@ -83,8 +134,27 @@ def _transition(prev: Sequence[int], cur: Sequence[int]) -> nn.ModuleList:
     return nn.ModuleList(layers)
 
 
+def _stage_attention(spec: HRNetSpec, stage: int, channels: Sequence[int]) -> nn.ModuleList:
+    """The attention module on each branch of `stage` that the spec names, Identity elsewhere."""
+    sites = set(spec.stage_attention)
+    return nn.ModuleList(
+        AttentionModule(c, spec.channel_reduction) if (stage, b) in sites else nn.Identity()
+        for b, c in enumerate(channels, start=1)
+    )
+
+
+def _head(spec: HRNetSpec, channels: Sequence[int]) -> nn.Module:
+    """The heatmap head the spec names, reading the top branch or every branch."""
+    if spec.head.type == "pyramid":
+        return PyramidHead(channels, spec.num_joints, spec.head)
+    if spec.head.type == "rescale_sum":
+        return RescaleSumHead(channels, spec.num_joints, spec.head.final_kernel)
+    return make_final_layer(spec.width, spec.num_joints, spec.head.final_kernel)
+
+
 class HRNet(nn.Module):
-    """(B,3,H,W) -> (B,num_joints,H/4,W/4) heatmaps from the highest-resolution branch."""
+    """(B,3,H,W) -> (B,num_joints,H/4,W/4) heatmaps from the highest-resolution branch (or, with
+    a multi-branch head, from all branches)."""
 
     def __init__(self, spec: HRNetSpec) -> None:
         super().__init__()
@@ -94,21 +164,34 @@ class HRNet(nn.Module):
         self.conv2 = nn.Conv2d(s, s, kernel_size=3, stride=2, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(s, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
-        self.layer1 = make_layer(Bottleneck, s, s, spec.stage1_blocks)
+        gates = None
+        if spec.unit_attention:
+            gates = partial(unit_attention, spec.unit_attention,
+                            reduction=spec.channel_reduction)
+        stage1_gates = gates if spec.unit_attention_scope == "all" else None
+        self.layer1 = make_layer(Bottleneck, s, s, spec.stage1_blocks, attention=stage1_gates)
         prev = [s * Bottleneck.expansion]
         self.num_stages = len(spec.stage_modules)
+        all_branches = spec.head.type in MULTI_BRANCH_HEADS
         stages = zip(spec.stage_modules, spec.stage_blocks, strict=True)
         for k, (n_modules, n_blocks) in enumerate(stages, start=1):
             cur = [spec.width * 2**b for b in range(k + 1)]
+            # The last module fuses only the top branch, unless the head reads every branch.
             last_stage = k == self.num_stages
             modules = [
-                HighResolutionModule(cur, n_blocks, not (last_stage and m == n_modules - 1))
+                HighResolutionModule(
+                    cur, n_blocks, all_branches or not (last_stage and m == n_modules - 1),
+                    fusion=spec.fusion, attention=gates, fine_to_coarse=spec.fine_to_coarse,
+                )
                 for m in range(n_modules)
             ]
             setattr(self, f"transition{k}", _transition(prev, cur))
+            if any(site[0] == k + 1 for site in spec.stage_attention):
+                setattr(self, f"attention{k + 1}", _stage_attention(spec, k + 1, cur))
             setattr(self, f"stage{k + 1}", nn.Sequential(*modules))
             prev = cur
-        self.final_layer = make_final_layer(spec.width, spec.num_joints, spec.head.final_kernel)
+        self.final_layer = _head(spec, prev)
+        self.all_branches = all_branches
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,5 +201,8 @@ class HRNet(nn.Module):
         for k in range(1, self.num_stages + 1):
             transition = getattr(self, f"transition{k}")
             xs = [t(ys[i] if i < len(ys) else ys[-1]) for i, t in enumerate(transition)]
+            attention = getattr(self, f"attention{k + 1}", None)
+            if attention is not None:
+                xs = [a(x) for a, x in zip(attention, xs, strict=True)]
             ys = getattr(self, f"stage{k + 1}")(xs)
-        return self.final_layer(ys[0])
+        return self.final_layer(ys) if self.all_branches else self.final_layer(ys[0])

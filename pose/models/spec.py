@@ -14,8 +14,13 @@ from pose.spec import from_dict
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 FINAL_KERNELS = (1, 3)  # the official code pads 1 for a 3x3 final conv, 0 for 1x1
 DECONV_KERNELS = (2, 3, 4)  # the kernels the official SimpleBaseline knows a padding for
-FUSIONS = ("sum",)
-UNIT_ATTENTIONS: tuple[str, ...] = ()  # none implemented yet; the key exists for later variants
+# How a fusion combines the branches brought to one resolution: HRNet's plain sum; softmax
+# weights over resolutions shared by every output (DNANet's resolution-wise attention, and rDNA
+# with its affine); per-output weights with a per-input affine (RAM).
+FUSIONS = ("sum", "resolution_attention", "rdna", "ram")
+# Gates a residual unit can apply to its residual branch (pose.models.attention.UNIT_GATES).
+UNIT_ATTENTIONS = ("channel", "cdna", "spatial", "sdna")
+UNIT_ATTENTION_SCOPES = ("all", "branches")
 
 
 def check_choice(value: Any, allowed: Iterable[Any], where: str) -> None:
@@ -60,11 +65,42 @@ class DeconvHeadSpec:
         check_choice(self.final_kernel, FINAL_KERNELS, f"{where}.final_kernel")
 
 
-HeadSpec = SimpleHeadSpec | DeconvHeadSpec
-HEAD_TYPES: dict[str, type[SimpleHeadSpec] | type[DeconvHeadSpec]] = {
+@dataclass(frozen=True)
+class PyramidHeadSpec:
+    """DNANet's modified regressor / RAM's Gradual Pyramid Refinement: from the lowest
+    resolution up, interpolation + deconvolution of the running features are added and
+    concatenated with the next branch; a final conv regresses the heatmaps."""
+
+    type: str
+    deconv_kernel: int
+    final_kernel: int
+
+    def check(self, where: str) -> None:
+        check_choice(self.deconv_kernel, DECONV_KERNELS, f"{where}.deconv_kernel")
+        check_choice(self.final_kernel, FINAL_KERNELS, f"{where}.final_kernel")
+
+
+@dataclass(frozen=True)
+class RescaleSumHeadSpec:
+    """Every branch rescaled to the highest resolution (HRNet's up-path: 1x1 conv + BN + nearest
+    upsampling) and summed, then the final conv: RAM's ablation that replaces GPR."""
+
+    type: str
+    final_kernel: int
+
+    def check(self, where: str) -> None:
+        check_choice(self.final_kernel, FINAL_KERNELS, f"{where}.final_kernel")
+
+
+HeadSpec = SimpleHeadSpec | DeconvHeadSpec | PyramidHeadSpec | RescaleSumHeadSpec
+HEAD_TYPES: dict[str, type] = {
     "simple": SimpleHeadSpec,
     "deconv": DeconvHeadSpec,
+    "pyramid": PyramidHeadSpec,
+    "rescale_sum": RescaleSumHeadSpec,
 }
+# Heads that read every branch (HRNet's last module then fuses every output, not only the top).
+MULTI_BRANCH_HEADS = ("pyramid", "rescale_sum")
 
 
 def parse_head(data: Any, allowed: tuple[str, ...], where: str) -> HeadSpec:
@@ -95,11 +131,26 @@ class HRNetSpec:
     stage_blocks: tuple[int, ...]
     head: HeadSpec
     fusion: str = "sum"
+    # Gates inside residual units, in order (e.g. [cdna, sdna]); `unit_attention_scope` "all"
+    # puts them in every unit (stage 1 included), "branches" only in stages 2.. .
     unit_attention: tuple[str, ...] = ()
+    unit_attention_scope: str = "all"
+    channel_reduction: int = 16  # channel gates squeeze C to max(1, C // channel_reduction)
+    # DNANet's connections inside every layer of a module: lower-resolution branch r+1's unit
+    # output joins branch r's unit input (1x1 conv + BN, nearest upsampling).
+    fine_to_coarse: bool = False
+    # Efficient HRNet's attention module at the input of stage s on branch b: [[s, b], ...],
+    # s in 2..(number of stages), b in 1..s, numbered as in HRNet (stage 1 is the Bottlenecks).
+    stage_attention: tuple[tuple[int, int], ...] = ()
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: tuple[str, ...] = ()
 
-    head_types = ("simple",)
+    head_types = ("simple", "pyramid", "rescale_sum")
+
+    def __post_init__(self) -> None:
+        # YAML gives [stage, branch] as lists; sites are compared and looked up as tuples.
+        sites = tuple(tuple(site) for site in self.stage_attention)
+        object.__setattr__(self, "stage_attention", sites)
 
     def check(self, where: str) -> None:
         for key in ("num_joints", "width", "stem_width", "stage1_blocks"):
@@ -117,6 +168,20 @@ class HRNetSpec:
         check_choice(self.fusion, FUSIONS, f"{where}.fusion")
         for i, name in enumerate(self.unit_attention):
             check_choice(name, UNIT_ATTENTIONS, f"{where}.unit_attention[{i}]")
+        if len(set(self.unit_attention)) != len(self.unit_attention):
+            raise ConfigError(f"{where}.unit_attention: {list(self.unit_attention)} repeats a gate")
+        check_choice(self.unit_attention_scope, UNIT_ATTENTION_SCOPES,
+                     f"{where}.unit_attention_scope")
+        check_positive(self.channel_reduction, f"{where}.channel_reduction")
+        last_stage = len(self.stage_modules) + 1
+        for i, (stage, branch) in enumerate(self.stage_attention):
+            if not 2 <= stage <= last_stage or not 1 <= branch <= stage:
+                raise ConfigError(
+                    f"{where}.stage_attention[{i}]: [{stage}, {branch}] is not a branch of the "
+                    f"network; stages run 2..{last_stage} and stage s has branches 1..s"
+                )
+        if len(set(self.stage_attention)) != len(self.stage_attention):
+            raise ConfigError(f"{where}.stage_attention: a [stage, branch] site is repeated")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def w32() -> nn.Module:
 
 
 def test_models_yaml_entries() -> None:
-    assert set(SPECS) == {"hrnet_w32", "hrnet_w48", "simplebaseline_r50"}
+    assert {"hrnet_w32", "hrnet_w48", "simplebaseline_r50"} <= set(SPECS)
 
 
 @pytest.mark.parametrize("name", sorted(PARAMS))

@@ -1,0 +1,208 @@
+"""Each attention module's defining property: DNA weights leave (0, 1) through their affine, rDNA's
+pre-affine weights sum to 1 over resolutions, RAM weighs every output separately, fine-to-coarse
+links make a branch depend on the coarser one, the attention module touches only its branch, and
+the multi-branch heads read every branch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from pose.errors import ConfigError
+from pose.models import build_model
+from pose.models.attention import (
+    AttentionModule,
+    ChannelGate,
+    ResolutionWeights,
+    SpatialGate,
+    unit_attention,
+)
+from pose.models.hrnet import HighResolutionModule
+
+TINY = {
+    "family": "hrnet", "num_joints": 3, "width": 8, "stem_width": 8, "stage1_blocks": 1,
+    "stage_modules": [1, 1, 1], "stage_blocks": [1, 1, 1],
+    "head": {"type": "simple", "final_kernel": 1},
+}
+
+
+def tiny(**keys: object) -> nn.Module:
+    torch.manual_seed(0)
+    return build_model({**TINY, **keys})
+
+
+def _randomise(module: nn.Module) -> None:
+    """Non-trivial weights (the official N(0, 0.001) init makes every gate ~0.5)."""
+    torch.manual_seed(1)
+    for p in module.parameters():
+        nn.init.normal_(p, std=0.5)
+
+
+@pytest.mark.parametrize("gate", [
+    ChannelGate(16, 4, ("avg", "max"), relu=False, denormalize=True),
+    SpatialGate(16, ("conv", "max", "avg"), (7,), denormalize=True),
+])
+def test_dna_weights_leave_the_unit_interval_through_the_affine(gate: nn.Module) -> None:
+    x = torch.randn(2, 16, 12, 10)
+    assert gate.weights(x).min() > 0 and gate.weights(x).max() < 1  # starts as the identity affine
+    with torch.no_grad():
+        gate.denormalize.weight.fill_(3.0)
+        gate.denormalize.bias.fill_(0.2)
+    w = gate.weights(x)
+    assert w.max() > 1
+    assert torch.allclose(gate(x), x * w)
+
+
+def test_dna_affine_is_learned() -> None:
+    gate = ChannelGate(8, 2, ("avg", "max"), relu=False, denormalize=True)
+    gate(torch.randn(2, 8, 5, 5)).sum().backward()
+    assert gate.denormalize.weight.grad is not None and gate.denormalize.weight.grad.abs() > 0
+    assert gate.denormalize.bias.grad.abs() > 0
+
+
+def test_conventional_gates_have_no_affine() -> None:
+    gate = ChannelGate(8, 2, ("avg", "max"), relu=False, denormalize=False)
+    assert not any("denormalize" in n for n, _ in gate.named_parameters())
+    _randomise(gate)
+    w = gate.weights(torch.randn(4, 8, 5, 5))
+    assert (w > 0).all() and (w < 1).all() and w.std() > 0.05
+
+
+def test_channel_gate_uses_both_pools_and_spatial_gate_is_per_position() -> None:
+    gate = ChannelGate(8, 2, ("avg", "max"), relu=False, denormalize=True)
+    assert len(gate.squeeze) == 2 and gate.excite.in_channels == 4
+    _randomise(gate)
+    x = torch.randn(1, 8, 6, 6)
+    y = x.clone()
+    y[..., 0, 0] += 50  # same mean shift is small, max changes a lot
+    assert not torch.allclose(gate.weights(x), gate.weights(y))
+    spatial = SpatialGate(8, ("conv", "max", "avg"), (7,), denormalize=True)
+    assert spatial.weights(x).shape == (1, 1, 6, 6)
+
+
+def test_unit_attention_order_and_squeeze() -> None:
+    seq = unit_attention(["sdna", "cdna"], channels=64, reduction=16)
+    assert isinstance(seq[0], SpatialGate) and isinstance(seq[1], ChannelGate)
+    assert seq[1].squeeze[0].out_channels == 4
+    assert unit_attention(["cdna"], 8, 16)[0].squeeze[0].out_channels == 1  # at least 1
+    assert unit_attention([], 8, 16) is None
+
+
+def test_resolution_weights_sum_to_one_before_the_affine() -> None:
+    weights = ResolutionWeights(channels=8, num_inputs=3, affine="shared")
+    _randomise(weights)
+    with torch.no_grad():
+        weights.denormalize.weight.fill_(2.5)
+        weights.denormalize.bias.fill_(-0.1)
+    terms = [torch.randn(4, 8, 6, 5) for _ in range(3)]
+    soft = weights.softmax(terms)
+    assert soft.shape == (4, 3)
+    assert torch.allclose(soft.sum(1), torch.ones(4))
+    assert torch.allclose(weights(terms), 2.5 * soft - 0.1)
+    assert weights(terms).sum(1).sub(1).abs().max() > 0.1  # after the affine, no longer a simplex
+
+
+def test_rdna_shares_weights_across_outputs_and_ram_weighs_each_output() -> None:
+    rdna = HighResolutionModule([8, 16, 32], 1, True, fusion="rdna")
+    ram = HighResolutionModule([8, 16, 32], 1, True, fusion="ram")
+    assert len(rdna.fuse_weights) == 1
+    assert len(ram.fuse_weights) == 3
+    assert ram.fuse_weights[1].denormalize.weight.shape == (3,)  # omega_h^i per input
+    plain = HighResolutionModule([8, 16, 32], 1, True, fusion="sum")
+    assert not hasattr(plain, "fuse_weights")
+
+
+def test_resolution_weighted_fusion_scales_each_input() -> None:
+    """With the affine set to weight 0, bias c, the fusion is c times the plain sum."""
+    torch.manual_seed(0)
+    plain = HighResolutionModule([8, 16], 1, True, fusion="sum").eval()
+    rdna = HighResolutionModule([8, 16], 1, True, fusion="rdna").eval()
+    rdna.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        rdna.fuse_weights[0].denormalize.weight.fill_(0.0)
+        rdna.fuse_weights[0].denormalize.bias.fill_(1.0)
+    xs = [torch.randn(2, 8, 8, 6), torch.randn(2, 16, 4, 3)]
+    for a, b in zip(plain(list(xs)), rdna(list(xs)), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_fine_to_coarse_makes_a_branch_depend_on_the_coarser_one() -> None:
+    xs = [torch.randn(1, 8, 8, 6), torch.randn(1, 16, 4, 3, requires_grad=True)]
+    for f2c, depends in ((False, False), (True, True)):
+        module = HighResolutionModule([8, 16], 2, True, fine_to_coarse=f2c)
+        _randomise(module)
+        top = module._run_branches(list(xs))[0]
+        (grad,) = torch.autograd.grad(top.sum(), xs[1], allow_unused=True)
+        assert (grad is not None and grad.abs().sum() > 0) == depends
+    assert len(HighResolutionModule([8, 16, 32], 3, True, fine_to_coarse=True).fine_to_coarse) == 3
+
+
+@pytest.mark.parametrize("site", [(2, 1), (3, 2), (4, 4)])
+def test_attention_module_touches_only_its_branch(site: tuple[int, int]) -> None:
+    model = tiny(stage_attention=[list(site)]).eval()
+    seen: list[tuple[int, ...]] = []
+    for module in model.modules():
+        if isinstance(module, AttentionModule):
+            module.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[1:])))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 128, 96))
+    stage, branch = site
+    channels, scale = TINY["width"] * 2 ** (branch - 1), 4 * 2 ** (branch - 1)
+    assert seen == [(channels, 128 // scale, 96 // scale)]
+    others = [m for m in model.modules() if isinstance(m, AttentionModule)]
+    assert len(others) == 1
+
+
+def test_attention_module_adds_its_output_to_the_input() -> None:
+    am = AttentionModule(32)
+    _randomise(am)
+    x = torch.randn(2, 32, 6, 5)
+    inner = am.spatial(am.channel(x))
+    assert torch.allclose(am(x), x + inner)
+    assert am.channel.squeeze[0].out_channels == 2  # C/16
+    assert [m.kernel_size for m in am.spatial.encode if isinstance(m, nn.Conv2d)] == [(3, 3)] * 2
+
+
+@pytest.mark.parametrize("head", [
+    {"type": "pyramid", "deconv_kernel": 3, "final_kernel": 1},
+    {"type": "pyramid", "deconv_kernel": 4, "final_kernel": 1},
+    {"type": "rescale_sum", "final_kernel": 1},
+])
+def test_multi_branch_heads_read_every_branch(head: dict) -> None:
+    model = tiny(head=head)
+    assert model.stage4[-1].fuse_layers.__len__() == 4  # the last module fuses every output
+    branch_outputs: list[torch.Tensor] = []
+
+    def keep(_module: nn.Module, _inputs: object, outputs: list[torch.Tensor]) -> None:
+        for t in outputs:
+            t.retain_grad()
+            branch_outputs.append(t)
+
+    model.stage4.register_forward_hook(keep)
+    model(torch.randn(1, 3, 64, 48)).sum().backward()
+    assert len(branch_outputs) == 4
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in branch_outputs)
+
+
+def test_simple_head_reads_only_the_top_branch() -> None:
+    model = tiny()
+    assert len(model.stage4[-1].fuse_layers) == 1
+
+
+@pytest.mark.parametrize(("keys", "words"), [
+    ({"stage_attention": [[5, 1]]}, ["stage_attention[0]", "[5, 1]", "2..4"]),
+    ({"stage_attention": [[2, 3]]}, ["stage_attention[0]", "branches 1..s"]),
+    ({"stage_attention": [[2, 1], [2, 1]]}, ["stage_attention", "repeated"]),
+    ({"unit_attention": ["cdna", "cdna"]}, ["unit_attention", "repeats"]),
+    ({"unit_attention": ["cbam"]}, ["unit_attention[0]", "'cbam'", "sdna"]),
+    ({"fusion": "concat"}, ["fusion", "'concat'", "rdna"]),
+    ({"unit_attention_scope": "stage"}, ["unit_attention_scope", "branches"]),
+    ({"head": {"type": "pyramid", "deconv_kernel": 5, "final_kernel": 1}},
+     ["head.deconv_kernel", "5"]),
+])
+def test_bad_variant_keys_name_the_key(keys: dict, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_model({**TINY, **keys}, "params/models.yaml:variant")
+    for word in ["params/models.yaml:variant", *words]:
+        assert word in str(err.value)
