@@ -81,7 +81,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         if isinstance(value, list) and typing.get_origin(tp) is tuple:
             value = tuple(value)
         kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:  # a range check of the dataclass itself: say where it sits
+        raise ConfigError(f"{where}: {err}") from err
 
 
 def to_dict(obj: Any) -> Any:

@@ -60,9 +60,9 @@ class AugmentConfig:
         for key in ("cutout_prob", "cutout_size"):
             value = getattr(self, key)
             if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"augment.{key}: must be in [0, 1], got {value!r}")
+                raise ConfigError(f"{key}: must be in [0, 1], got {value!r}")
         if self.cutout_holes < 1:
-            raise ConfigError(f"augment.cutout_holes: must be >= 1, got {self.cutout_holes!r}")
+            raise ConfigError(f"cutout_holes: must be >= 1, got {self.cutout_holes!r}")
 
 
 @dataclass

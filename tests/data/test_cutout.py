@@ -139,10 +139,10 @@ def test_ram_gpr_recipe_uses_cutout_and_others_do_not() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("cutout_prob", 1.5, r"augment\.cutout_prob: must be in \[0, 1\], got 1\.5"),
-        ("cutout_prob", -0.1, r"augment\.cutout_prob: must be in \[0, 1\]"),
-        ("cutout_size", 2.0, r"augment\.cutout_size: must be in \[0, 1\], got 2\.0"),
-        ("cutout_holes", 0, r"augment\.cutout_holes: must be >= 1, got 0"),
+        ("cutout_prob", 1.5, r"ram_gpr\.augment: cutout_prob: must be in \[0, 1\], got 1\.5"),
+        ("cutout_prob", -0.1, r"ram_gpr\.augment: cutout_prob: must be in \[0, 1\]"),
+        ("cutout_size", 2.0, r"ram_gpr\.augment: cutout_size: must be in \[0, 1\], got 2\.0"),
+        ("cutout_holes", 0, r"ram_gpr\.augment: cutout_holes: must be >= 1, got 0"),
         ("cutout_holes", 1.5, r"ram_gpr\.augment\.cutout_holes: expected int"),
     ],
 )
