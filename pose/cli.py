@@ -10,12 +10,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pose import stages
-from pose.config import Registry, load_registry, parse_input
+from pose.config import Registry, check_pipeline_file, load_registry, parse_input
 from pose.errors import PoseError
 
 
 def _registry(args: argparse.Namespace) -> Registry:
-    return load_registry(args.params)
+    """The registry; pipeline.yaml is checked where a command runs at its scale (a stale file
+    stops `dvc repro`), not where it runs at another (`--scale full`) or takes no scale."""
+    takes_scale = hasattr(args, "scale")
+    registry = load_registry(args.params, check_pipeline=takes_scale and args.scale is None)
+    if takes_scale and args.scale is not None and args.scale == registry.default_scale:
+        check_pipeline_file(registry)
+    return registry
 
 
 def _scale(args: argparse.Namespace, registry: Registry) -> str:
@@ -118,6 +124,11 @@ def cmd_table(args: argparse.Namespace) -> None:
     stages.table_stage(registry, args.table, _scale(args, registry))
 
 
+def cmd_use_scale(args: argparse.Namespace) -> None:
+    path = stages.use_scale_stage(args.params, args.name)
+    print(f"{path}: scale {args.name!r}; `dvc repro` and `snakemake` now run it")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     registry = _registry(args)
     stages.report_stage(registry, _scale(args, registry))
@@ -211,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", help="write reports/index.md with plots and provenance")
     scale_arg(p)
     p.set_defaults(func=cmd_report)
+
+    p = add("use-scale", help="rewrite params/pipeline.yaml for a scale (what dvc repro runs)")
+    p.add_argument("name", metavar="SCALE", help="scale preset in params/scales.yaml")
+    p.set_defaults(func=cmd_use_scale)
     return parser
 
 

@@ -111,6 +111,8 @@ class ExperimentSpec:
 
 @dataclass(frozen=True)
 class ScaleSpec:
+    # `all`, or the experiment ids this scale trains (complexity is measured for every one).
+    train: Literal["all"] | list[str]
     dataset: str | None
     input: str | None
     recipe: dict
@@ -265,7 +267,9 @@ class Registry:
     experiments: dict[str, ExperimentSpec]
     scales: dict[str, ScaleSpec]
     tables: dict[str, TableSpec]
-    default_scale: str
+    default_scale: str | None
+    # params/pipeline.yaml as read: scale, dataset and the derived `train` mapping.
+    pipeline: dict = field(default_factory=dict)
 
     # ---- lookups with clear errors
     def _get(self, kind: str, table: dict, name: str) -> Any:
@@ -327,17 +331,27 @@ class Registry:
             val_every=sc.val_every,
         )
 
+    def trained_experiments(self, scale: str) -> list[str]:
+        """The experiments the scale trains (scales.yaml `train`), in registry order."""
+        train = self.scale(scale).train
+        return [e for e in self.experiments if train == "all" or e in train]
+
     def datasets_for_scale(self, scale: str) -> list[str]:
-        """Datasets the experiments need at this scale (what the synth/fetch stages produce)."""
-        return sorted({self.resolve(e, scale).dataset_name for e in self.experiments})
+        """Datasets the trained experiments need at this scale (what synth/fetch produce)."""
+        trained = self.trained_experiments(scale)
+        return sorted({self.resolve(e, scale).dataset_name for e in trained})
 
     def complexity_targets(self) -> list[tuple[str, str]]:
         """(model, paper input) pairs whose complexity the tables need, each once."""
         return sorted({(e.model, e.input) for e in self.experiments.values()})
 
 
-def load_registry(params_dir: str | Path = PARAMS_DIR) -> Registry:
-    """Read and cross-check every file of params/."""
+def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = True) -> Registry:
+    """Read and cross-check every file of params/.
+
+    With `check_pipeline=False` pipeline.yaml is read if it can be, never checked: for callers
+    that run at another scale, check it themselves, or rewrite it (`pose use-scale`).
+    """
     from pose.models import validate_spec  # models validate their own spec keys
 
     p = Path(params_dir)
@@ -364,16 +378,23 @@ def load_registry(params_dir: str | Path = PARAMS_DIR) -> Registry:
         for k, v in _mapping(read_yaml(p / "scales.yaml"), f"{p}/scales.yaml").items()
     }
     tables = {name: _load_table(p, name) for name in _table_names(p)}
-    pipeline = _mapping(read_yaml(p / "pipeline.yaml"), f"{p}/pipeline.yaml")
-    unknown = sorted(set(pipeline) - {"scale", "dataset"})
-    if unknown:
-        raise ConfigError(f"{p}/pipeline.yaml: unknown key(s) {unknown}; expected scale, dataset")
+    pipeline = _read_pipeline(p, required=check_pipeline)
     registry = Registry(
-        p, datasets, recipes, models, experiments, scales, tables, pipeline.get("scale")
+        p, datasets, recipes, models, experiments, scales, tables, pipeline.get("scale"), pipeline
     )
     _cross_check(registry)
-    check_pipeline_dataset(registry, registry.default_scale, pipeline.get("dataset"))
+    if check_pipeline:
+        check_pipeline_file(registry)
     return registry
+
+
+def _read_pipeline(p: Path, required: bool) -> dict:
+    try:
+        return _mapping(read_yaml(p / "pipeline.yaml"), f"{p}/pipeline.yaml")
+    except ConfigError:
+        if required:
+            raise
+        return {}
 
 
 def _table_names(p: Path) -> list[str]:
@@ -395,6 +416,31 @@ def _load_table(p: Path, name: str) -> TableSpec:
     return from_dict(TableSpec, _mapping(read_yaml(f), str(f)), str(f))
 
 
+# --------------------------------------------------------------------------- pipeline.yaml
+PIPELINE_KEYS = ("scale", "dataset", "train")
+
+
+def pipeline_train(registry: Registry, scale: str) -> dict[str, dict[str, str]]:
+    """pipeline.yaml's `train`: what dvc.yaml's train/evaluate stages iterate over (DVC templating
+    cannot filter experiments.yaml by the scale's selection itself)."""
+    exps = registry.experiments
+    return {
+        name: {"model": exps[name].model, "recipe": exps[name].recipe}
+        for name in registry.trained_experiments(scale)
+    }
+
+
+def pipeline_for_scale(registry: Registry, scale: str) -> dict:
+    """Everything pipeline.yaml holds for `scale`, derived from the registry."""
+    datasets = registry.datasets_for_scale(scale)
+    if len(datasets) != 1:
+        raise ConfigError(
+            f"scale {scale!r} trains on datasets {datasets}; the pipeline runs one dataset per "
+            "scale (set the scale's `dataset` in scales.yaml)"
+        )
+    return {"scale": scale, "dataset": datasets[0], "train": pipeline_train(registry, scale)}
+
+
 def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) -> None:
     """The dataset named beside a scale (pipeline.yaml, the Slurm profile) must be the one the
     scale's experiments train on; dvc.yaml and the Snakefile depend on it by name."""
@@ -402,8 +448,62 @@ def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) 
     if dataset is None or needed != [dataset]:
         raise ConfigError(
             f"scale {scale!r} trains on dataset(s) {needed}, but the pipeline names dataset "
-            f"{dataset!r} (params/pipeline.yaml, or the profile's config)"
+            f"{dataset!r} (params/pipeline.yaml: run `pose use-scale {scale}`; or the profile's "
+            "config)"
         )
+
+
+def check_pipeline_train(registry: Registry, scale: str, train: Any) -> None:
+    """pipeline.yaml's `train` must be what the registry derives, or DVC would train another
+    selection than Snakemake and the tables."""
+    want = pipeline_train(registry, scale)
+    have = train if isinstance(train, dict) else {}
+    if train == want:
+        return
+    problems = [
+        f"{label}: {names}"
+        for label, names in (
+            ("missing", [e for e in want if e not in have]),
+            ("not trained at this scale", [e for e in have if e not in want]),
+            ("model/recipe differ", [e for e in want if e in have and have[e] != want[e]]),
+        )
+        if names
+    ] or [f"expected a mapping of experiment ids, got {train!r}"]
+    raise ConfigError(
+        f"{registry.params_dir}/pipeline.yaml: `train` is out of date with scales.yaml "
+        f"{scale}.train and experiments.yaml ({'; '.join(problems)}); it is derived: run "
+        f"`pose use-scale {scale}`"
+    )
+
+
+def check_pipeline_file(registry: Registry) -> None:
+    """pipeline.yaml must agree with the registry: a known scale, its dataset and its `train`."""
+    unknown = sorted(set(registry.pipeline) - set(PIPELINE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{registry.params_dir}/pipeline.yaml: unknown key(s) {unknown}; expected "
+            f"{', '.join(PIPELINE_KEYS)} (run `pose use-scale SCALE`)"
+        )
+    scale = registry.pipeline.get("scale")
+    if scale not in registry.scales:
+        raise ConfigError(
+            f"{registry.params_dir}/pipeline.yaml: scale {scale!r} is not one of "
+            f"{sorted(registry.scales)}; run `pose use-scale SCALE`"
+        )
+    check_pipeline_dataset(registry, scale, registry.pipeline.get("dataset"))
+    check_pipeline_train(registry, scale, registry.pipeline.get("train"))
+
+
+def check_pipeline(registry: Registry, scale: str, dataset: str | None) -> None:
+    """Check a run at `scale` on `dataset`. When they are pipeline.yaml's own, the whole file is
+    checked (its `train` drives DVC); a scale given instead (Snakemake's `--config scale=full
+    dataset=coco`) takes its selection from the registry, so only its dataset is checked."""
+    own = (scale, dataset) == (registry.pipeline.get("scale"), registry.pipeline.get("dataset"))
+    if own:
+        check_pipeline_file(registry)
+    else:
+        registry.scale(scale)
+        check_pipeline_dataset(registry, scale, dataset)
 
 
 def _positive(value: float | None, where: str, allow_zero: bool = False) -> None:
@@ -436,12 +536,25 @@ def _check_resolved(exp: ResolvedExperiment, scale_where: str, spec: ExperimentS
     _positive(spec.gpus, f"experiments.yaml: {exp.name}.gpus")
 
 
+def _check_train_selection(reg: Registry, scale: str, train: str | list[str]) -> None:
+    """A scale's `train` names known experiments, each once: a typo must not drop one silently."""
+    where = f"{reg.params_dir}/scales.yaml: {scale}.train"
+    if train == "all":
+        return
+    if not train:
+        raise ConfigError(f"{where}: empty; list the experiments this scale trains, or `all`")
+    unknown = [e for e in train if e not in reg.experiments]
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown experiment(s) {unknown}; known: {sorted(reg.experiments)}"
+        )
+    repeated = sorted({e for e in train if train.count(e) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: experiment(s) {repeated} listed more than once")
+
+
 def _cross_check(reg: Registry) -> None:
     p = reg.params_dir
-    if reg.default_scale not in reg.scales:
-        raise ConfigError(
-            f"{p}/pipeline.yaml: scale {reg.default_scale!r} is not one of {sorted(reg.scales)}"
-        )
     for name, exp in reg.experiments.items():
         where = f"{p}/experiments.yaml: {name}"
         for kind, table, ref in (
@@ -460,6 +573,7 @@ def _cross_check(reg: Registry) -> None:
             )
         if sc.input is not None:
             parse_input(sc.input, f"{p}/scales.yaml: {sname}.input")
+        _check_train_selection(reg, sname, sc.train)
         families = {spec.get("family") for spec in reg.models.values()}
         for key in sc.models:
             if key not in families and key not in reg.models:

@@ -10,9 +10,18 @@ import json
 import logging
 from pathlib import Path
 
-from pose.config import Registry, ResolvedExperiment, format_input, parse_input
+import yaml
+
+from pose.config import (
+    Registry,
+    ResolvedExperiment,
+    format_input,
+    load_registry,
+    parse_input,
+    pipeline_for_scale,
+)
 from pose.errors import DataError, PoseError
-from pose.io import write_json
+from pose.io import write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -199,3 +208,28 @@ def report_stage(registry: Registry, scale: str) -> None:
     registry.scale(scale)
     plot_training(registry, scale)
     write_index(registry, scale)
+
+
+PIPELINE_HEADER = """\
+# What `dvc repro` and a plain `snakemake` run. Derived from scales.yaml and experiments.yaml by
+# `pose use-scale SCALE`; do not edit by hand (every `pose` command run at this scale, and the
+# Snakefile, stop on a copy that no longer matches the registry).
+# - scale: the preset (scales.yaml); dataset: the dataset that scale trains on.
+# - train: the experiments the scale trains, each with its model and recipe; dvc.yaml's train and
+#   evaluate stages iterate over it (DVC templating cannot filter experiments.yaml by scale).
+# The Slurm profile runs Snakemake with `scale=full dataset=coco`: the Snakefile then takes the
+# experiments to train from the registry for that scale, and this file's `train` is not checked.
+"""
+
+
+def use_scale_stage(params_dir: Path, scale: str) -> Path:
+    """Rewrite params/pipeline.yaml for `scale` from the registry (the file is derived: DVC reads
+    the scale's selection from it). The old file is not read, so a stale one is replaced."""
+    registry = load_registry(params_dir, check_pipeline=False)
+    registry.scale(scale)
+    body = yaml.safe_dump(
+        pipeline_for_scale(registry, scale), sort_keys=False, default_flow_style=None, width=100
+    )
+    path = Path(params_dir) / "pipeline.yaml"
+    write_text(path, PIPELINE_HEADER + body)
+    return path

@@ -10,8 +10,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A scale smaller than smoke: seconds per stage, same code path.
+# A scale smaller than smoke: seconds per stage, same code path. It trains two experiments:
+# simplebaseline_r50_256x192 is left out, so the workflow tests see an experiment whose row has
+# complexity only.
+TINY_TRAIN = ["hrnet_w32_256x192", "hrnet_w48_256x192"]
 TINY_SCALE = {
+    "train": TINY_TRAIN,
     "dataset": "synthetic",
     "input": "96x64",
     "recipe": {"epochs": 2, "batch_size": 8, "schedule": {"milestones": [1]}},
@@ -33,17 +37,47 @@ TINY_SCALE = {
 TINY_SYNTH = {"seed": 3, "num_train": 8, "num_val": 4}
 
 
+# The registry subset a tiny project keeps: the baselines table and its experiments, so workflow
+# tests run every stage without measuring the whole zoo at paper size.
+TINY_TABLES = ["baselines"]
+
+
+def _keep_tiny_registry(params: Path) -> None:
+    """Drop every table but TINY_TABLES and every experiment they do not name."""
+    rows = [row for table in TINY_TABLES
+            for row in yaml.safe_load((params / "papers" / f"{table}.yaml").read_text())["rows"]]
+    keep = {row["experiment"] for row in rows}
+    experiments = yaml.safe_load((params / "experiments.yaml").read_text())
+    experiments["experiments"] = {
+        k: v for k, v in experiments["experiments"].items() if k in keep
+    }
+    (params / "experiments.yaml").write_text(yaml.safe_dump(experiments, sort_keys=False))
+    (params / "tables.yaml").write_text(yaml.safe_dump({"tables": TINY_TABLES}))
+    for paper in (params / "papers").glob("*.yaml"):
+        if paper.stem not in TINY_TABLES:
+            paper.unlink()
+    scales = yaml.safe_load((params / "scales.yaml").read_text())
+    for preset in scales.values():
+        if isinstance(preset.get("train"), list):
+            preset["train"] = [e for e in preset["train"] if e in keep]
+    (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
+
+
 def write_tiny_params(dst: Path) -> Path:
-    """Copy params/ to `dst`/params with the tiny scale as the pipeline default."""
+    """Copy params/ to `dst`/params, keep the baselines table's experiments only, and make the
+    tiny scale the pipeline default (pipeline.yaml written by `pose use-scale tiny`'s code)."""
+    from pose.stages import use_scale_stage
+
     params = dst / "params"
     shutil.copytree(ROOT / "params", params)
+    _keep_tiny_registry(params)
     datasets = yaml.safe_load((params / "datasets.yaml").read_text())
     datasets["synthetic"]["synth"] = dict(TINY_SYNTH)
     (params / "datasets.yaml").write_text(yaml.safe_dump(datasets, sort_keys=False))
     scales = yaml.safe_load((params / "scales.yaml").read_text())
     scales["tiny"] = TINY_SCALE
     (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
-    (params / "pipeline.yaml").write_text("scale: tiny\ndataset: synthetic\n")
+    use_scale_stage(params, "tiny")
     return params
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pose.config import load_registry, parse_input
+from pose.config import check_pipeline, load_registry, parse_input
 from pose.errors import ConfigError
+from pose.stages import use_scale_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,3 +140,96 @@ def test_recipe_values_out_of_range(params: Path) -> None:
     _edit(params / "recipes.yaml", lambda d: d["hrnet"]["schedule"].update(milestones=[5, 2]))
     with pytest.raises(ConfigError, match=r"milestones: must increase"):
         load_registry(params)
+
+
+# --------------------------------------------------------------------------- what a scale trains
+BASELINES = ["hrnet_w32_256x192", "hrnet_w48_256x192", "simplebaseline_r50_256x192"]
+
+
+def _smoke_trains(params: Path, train: object, regenerate: bool = False) -> None:
+    _edit(params / "scales.yaml", lambda d: d["smoke"].update(train=train))
+    if regenerate:
+        use_scale_stage(params, "smoke")
+
+
+def test_train_all_and_a_list_resolve_in_registry_order(params: Path) -> None:
+    reg = load_registry(params)
+    assert reg.scale("full").train == "all"
+    assert reg.trained_experiments("full") == list(reg.experiments)
+    _smoke_trains(params, BASELINES[::-1][:2])
+    reg = load_registry(params, check_pipeline=False)
+    assert reg.trained_experiments("smoke") == ["hrnet_w48_256x192", "simplebaseline_r50_256x192"]
+    assert reg.datasets_for_scale("smoke") == ["synthetic"]
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ([*BASELINES, "hrnet_w99_256x192"], r"scales.yaml: smoke.train: unknown.*hrnet_w99_256x"),
+        (
+            [*BASELINES, "hrnet_w48_256x192"],
+            r"scales.yaml: smoke.train: .*'hrnet_w48_256x192'.* more than once",
+        ),
+        ([], r"scales.yaml: smoke.train: empty"),
+        ("some", r"scales.yaml: smoke.train: expected"),
+    ],
+    ids=["unknown", "duplicate", "empty", "not-all"],
+)
+def test_bad_train_selection_names_scale_and_id(params: Path, train: object, message: str) -> None:
+    _smoke_trains(params, train)
+    with pytest.raises(ConfigError, match=message):
+        load_registry(params, check_pipeline=False)
+
+
+def test_stale_pipeline_train_names_the_command(params: Path) -> None:
+    _smoke_trains(params, BASELINES, regenerate=True)
+    load_registry(params)
+    _smoke_trains(params, BASELINES[:2])
+    with pytest.raises(ConfigError, match=r"pipeline.yaml: `train`") as err:
+        load_registry(params)
+    assert "`pose use-scale smoke`" in str(err.value)
+    assert "not trained at this scale: ['simplebaseline_r50_256x192']" in str(err.value)
+
+
+def test_pipeline_train_model_change_is_stale(params: Path) -> None:
+    _edit(params / "pipeline.yaml", lambda d: d["train"]["hrnet_w32_256x192"].update(recipe="x"))
+    with pytest.raises(ConfigError, match=r"model/recipe differ: \['hrnet_w32_256x192'\]"):
+        load_registry(params)
+    _edit(params / "pipeline.yaml", lambda d: d.pop("train"))
+    with pytest.raises(ConfigError, match=r"missing: .*pose use-scale smoke"):
+        load_registry(params)
+
+
+def test_another_scale_than_the_files_skips_its_train_check(params: Path) -> None:
+    """Snakemake's `--config scale=full dataset=coco`: the file's (smoke) `train` is not checked."""
+    _smoke_trains(params, BASELINES[:1])
+    reg = load_registry(params, check_pipeline=False)
+    check_pipeline(reg, "full", "coco")
+    with pytest.raises(ConfigError, match="synthetic"):
+        check_pipeline(reg, "full", "synthetic")
+    with pytest.raises(ConfigError, match="pose use-scale smoke"):
+        check_pipeline(reg, "smoke", "synthetic")
+
+
+def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
+    _smoke_trains(params, BASELINES[1:])
+    use_scale_stage(params, "smoke")
+    text = (params / "pipeline.yaml").read_text()
+    assert text.startswith("# ") and "pose use-scale" in text  # the header is kept
+    data = yaml.safe_load(text)
+    assert data == {
+        "scale": "smoke",
+        "dataset": "synthetic",
+        "train": {
+            "hrnet_w48_256x192": {"model": "hrnet_w48", "recipe": "hrnet"},
+            "simplebaseline_r50_256x192": {
+                "model": "simplebaseline_r50",
+                "recipe": "simplebaseline",
+            },
+        },
+    }
+    assert load_registry(params).default_scale == "smoke"
+    use_scale_stage(params, "full")
+    reg = load_registry(params)
+    assert (reg.default_scale, reg.pipeline["dataset"]) == ("full", "coco")
+    assert list(reg.pipeline["train"]) == list(reg.experiments)

@@ -63,6 +63,23 @@ def scale_note(registry: Registry, scale: str) -> str:
     )
 
 
+def trained_note(registry: Registry, scale: str) -> str:
+    """Which experiments the scale trains (scales.yaml `train`); the others' rows show complexity
+    only, so the reader knows an empty AP cell is a choice, not a failure."""
+    trained = registry.trained_experiments(scale)
+    names = ", ".join(f"`{e}`" for e in trained)
+    text = (
+        f"Trained and evaluated at **{scale}** scale ({len(trained)} of "
+        f"{len(registry.experiments)} experiments): {names}."
+    )
+    if len(trained) < len(registry.experiments):
+        text += (
+            f" The other experiments are not trained at this scale (`{scale}.train` in "
+            "params/scales.yaml); their rows show the complexity columns only."
+        )
+    return text
+
+
 def _assumption_texts(value: object, where: str) -> list[str]:
     if value is None:
         return []
@@ -116,7 +133,7 @@ def render_index(
     provenance: dict,
 ) -> str:
     lines = ["# Reproduction report", "", f"Scale: **{scale}**", ""]
-    lines += [scale_note(registry, scale), ""]
+    lines += [scale_note(registry, scale), "", trained_note(registry, scale), ""]
     for markdown, json_link in tables:
         lines += [markdown, "", f"Numbers: [{json_link}]({json_link})", ""]
     lines += ["## Training curves", ""]

@@ -202,7 +202,8 @@ def plot_training(
     """
     registry.scale(scale)
     logs = []
-    for experiment in registry.experiments:
+    # Only the scale's selection: a log left from an earlier selection is not this run's curve.
+    for experiment in registry.trained_experiments(scale):
         path = train_log_path(runs_dir, scale, experiment)
         if path.is_file():
             log = read_train_log(path, experiment)

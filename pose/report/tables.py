@@ -2,8 +2,10 @@
 
 A reproduced AP always carries its scale, dataset and boxes, and ΔAP is only computed where the
 reproduced figure follows the paper's protocol, so a smoke-scale number never passes for a COCO
-figure. Missing inputs are reported as "not run" (a table can be built from complexity alone);
-malformed inputs raise `DataError` naming the file, since a silently wrong table is worse than none.
+figure. A row whose experiment the scale does not train (scales.yaml `train`) reads "not trained
+at <scale> scale"; other missing inputs read "not run" (a table can be built from complexity
+alone); malformed inputs raise `DataError` naming the file, since a silently wrong table is worse
+than none.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pose.io import atomic_path
 
 EVAL_METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 NOT_RUN = "not run"
+WITHIN_PCT = 2.0  # a measured params/GFLOPs figure this close to the paper's counts as matching
 NA = "n/a"
 MISSING_PAPER = "—"
 BOXES_SHORT = {"detections": "det boxes", "gt": "GT boxes"}
@@ -147,6 +150,28 @@ def paper_protocol(registry: Registry, experiment: str) -> dict:
     }
 
 
+def not_trained_cell(scale: str) -> str:
+    return f"not trained at {scale} scale"
+
+
+def _within(delta_pct: float | None, paper: float | None) -> bool | None:
+    """Whether a measured figure is within WITHIN_PCT of the paper's; None where the paper gives
+    none (such rows are not counted) and False where it is not measured yet."""
+    if paper is None:
+        return None
+    return delta_pct is not None and abs(delta_pct) <= WITHIN_PCT
+
+
+def complexity_summary(rows: list[dict]) -> dict:
+    """How many rows' measured params/GFLOPs are within WITHIN_PCT of the paper's."""
+    summary: dict = {"within_pct": WITHIN_PCT}
+    for key in ("params", "gflops"):
+        flags = [r[f"{key}_within_2pct"] for r in rows if r[f"{key}_within_2pct"] is not None]
+        summary[key] = {"within": sum(flags), "rows": len(flags)}
+    summary["not_measured"] = sum(1 for r in rows if r["complexity"] is None)
+    return summary
+
+
 def _differences(ev: dict, protocol: dict) -> list[str]:
     """Where a reproduced figure departs from the paper's protocol (empty: comparable)."""
     return [
@@ -157,12 +182,15 @@ def _differences(ev: dict, protocol: dict) -> list[str]:
 def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> list[dict]:
     """The table's rows as numbers: paper figures, reproduced figures, complexity and deltas."""
     spec = registry.table(table)
+    trained_here = set(registry.trained_experiments(scale))
     rows = []
     for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
         resolved = registry.resolve(row.experiment, scale)
-        ev_file = eval_path(runs_dir, scale, row.experiment)
+        trained = row.experiment in trained_here
+        # An eval.json left from an earlier selection is not this scale's figure: not read.
+        ev_file = eval_path(runs_dir, scale, row.experiment) if trained else None
         cx_file = complexity_path(runs_dir, row.experiment)
-        ev = load_eval(ev_file, row.experiment, scale)
+        ev = load_eval(ev_file, row.experiment, scale) if ev_file else None
         cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
         protocol = paper_protocol(registry, row.experiment)
 
@@ -201,13 +229,16 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
                     "gflops": row.paper.gflops,
                 },
                 "paper_protocol": protocol,
+                "trained": trained,
                 "reproduced": reproduced,
                 "delta_ap": delta_ap,
                 "not_comparable_because": differences,
                 "complexity": complexity,
                 "delta_params_pct": delta_params,
                 "delta_gflops_pct": delta_gflops,
-                "files": {"eval": str(ev_file), "complexity": str(cx_file)},
+                "params_within_2pct": _within(delta_params, row.paper.params_m),
+                "gflops_within_2pct": _within(delta_gflops, row.paper.gflops),
+                "files": {"eval": ev_file and str(ev_file), "complexity": str(cx_file)},
             }
         )
     return rows
@@ -244,13 +275,13 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def render_row(row: dict) -> list[str]:
+def render_row(row: dict, scale: str) -> list[str]:
     cx = row["complexity"] or {}
     return [
         _escape(row["label"]),
         f"`{row['experiment']}`",
         _paper(row["paper"]["ap"]),
-        reproduced_cell(row["reproduced"]),
+        reproduced_cell(row["reproduced"]) if row["trained"] else not_trained_cell(scale),
         _signed(row["delta_ap"]),
         _paper(row["paper"]["params_m"]),
         _fixed(cx.get("params_m"), 2),
@@ -262,19 +293,46 @@ def render_row(row: dict) -> list[str]:
     ]
 
 
-def render_markdown(title: str, caption: str, scale: str, rows: list[dict]) -> str:
+def summary_line(summary: dict) -> str:
+    """'Params within 2% of the paper: 3 of 3 rows; GFLOPs within 2%: 2 of 3 rows.'"""
+    pct = f"{summary['within_pct']:g}%"
+    params, gflops = summary["params"], summary["gflops"]
+    line = (
+        f"Params within {pct} of the paper: {params['within']} of {params['rows']} rows; "
+        f"GFLOPs within {pct}: {gflops['within']} of {gflops['rows']} rows"
+    )
+    missing = summary["not_measured"]
+    plural = "row" if missing == 1 else "rows"
+    return line + (f". Complexity not measured yet for {missing} {plural}." if missing else ".")
+
+
+def _reproduced_note(scale: str, rows: list[dict]) -> str:
+    note = (
+        f"Reproduced AP (×100) at **{scale}** scale, marked with its scale, dataset and boxes. "
+        "ΔAP is given only where the reproduction follows the paper's protocol: full scale, and "
+        "the paper's dataset, boxes, flip test, input and number of epochs."
+    )
+    if not all(r["trained"] for r in rows):
+        note += (
+            f" Rows reading *{not_trained_cell(scale)}* are experiments this scale does not "
+            "train (`train` in params/scales.yaml); their complexity is measured all the same."
+        )
+    return note
+
+
+def render_markdown(
+    title: str, caption: str, scale: str, rows: list[dict], summary: dict
+) -> str:
     """The table with its caption and the notes a reader needs to interpret the columns."""
     header = "| " + " | ".join(name for name, _ in COLUMNS) + " |"
     rule = "| " + " | ".join("---:" if align == "r" else ":---" for _, align in COLUMNS) + " |"
-    body = ["| " + " | ".join(render_row(r)) + " |" for r in rows]
+    body = ["| " + " | ".join(render_row(r, scale)) + " |" for r in rows]
     inputs = sorted({r["paper_protocol"]["input"] for r in rows})
-    lines = [f"## {_escape(title)}", "", header, rule, *body, ""]
+    lines = [f"## {_escape(title)}", "", header, rule, *body, "", summary_line(summary), ""]
     if caption.strip():
         lines += [caption.strip(), ""]
     lines += [
-        f"Reproduced AP (×100) at **{scale}** scale, marked with its scale, dataset and boxes. "
-        "ΔAP is given only where the reproduction follows the paper's protocol: full scale, and "
-        "the paper's dataset, boxes, flip test, input and number of epochs.",
+        _reproduced_note(scale, rows),
         "",
         "Complexity columns (params, GFLOPs, GMACs) are measured on the paper-size model at the "
         f"paper's input ({', '.join(inputs) or 'n/a'}), whatever the scale of the reproduced AP. "
@@ -296,12 +354,14 @@ def build_table(
     spec = registry.table(table)
     registry.scale(scale)  # an unknown scale fails here, naming the known ones
     rows = table_rows(registry, table, scale, Path(runs_dir))
-    markdown = render_markdown(spec.title, spec.caption, scale, rows)
+    summary = complexity_summary(rows)
+    markdown = render_markdown(spec.title, spec.caption, scale, rows, summary)
     payload = {
         "table": table,
         "title": spec.title,
         "caption": spec.caption,
         "scale": scale,
+        "complexity_summary": summary,
         "rows": rows,
     }
     out_dir = Path(out_dir)

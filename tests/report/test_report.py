@@ -254,6 +254,84 @@ def test_failed_rebuild_keeps_the_previous_table(registry: Registry, runs: Path,
     assert sorted(p.name for p in out.iterdir()) == ["baselines.json", "baselines.md"]
 
 
+def trains(registry: Registry, scale: str, train: list[str]) -> Registry:
+    """The registry with `scale` training only `train` (as scales.yaml would say)."""
+    scales = dict(registry.scales)
+    scales[scale] = dataclasses.replace(scales[scale], train=train)
+    return dataclasses.replace(registry, scales=scales)
+
+
+def test_row_not_trained_at_the_scale(registry: Registry, runs: Path, tmp_path: Path):
+    reg = trains(registry, "smoke", ["hrnet_w32_256x192", "simplebaseline_r50_256x192"])
+    # An eval.json left from an earlier selection is not this scale's figure.
+    write(runs / "smoke/hrnet_w48_256x192/eval.json", fake_eval("hrnet_w48_256x192"))
+    out = tmp_path / "tables"
+    build_table(reg, "baselines", "smoke", runs, out)
+    md = (out / "baselines.md").read_text(encoding="utf-8")
+    col = {name: i for i, name in enumerate(header(md))}
+    rows = table_lines(md)
+    assert rows["hrnet_w48_256x192"][col["Reproduced AP"]] == "not trained at smoke scale"
+    assert rows["hrnet_w48_256x192"][col["Measured params (M)"]] == "63.59"  # still measured
+    assert rows["simplebaseline_r50_256x192"][col["Reproduced AP"]] == "not run"  # trained, no eval
+    assert rows["hrnet_w32_256x192"][col["Reproduced AP"]].startswith("61.3 (smoke")
+    assert "experiments this scale does not train" in md
+    data = json.loads((out / "baselines.json").read_text(encoding="utf-8"))
+    by_id = {r["experiment"]: r for r in data["rows"]}
+    w48 = by_id["hrnet_w48_256x192"]
+    assert (w48["trained"], w48["reproduced"], w48["files"]["eval"]) == (False, None, None)
+    assert [by_id[e]["trained"] for e in ROWS] == [True, False, True]
+    # At full scale every experiment is trained: a missing figure is "not run" again.
+    build_table(reg, "baselines", "full", runs, out)
+    assert "not trained" not in (out / "baselines.md").read_text(encoding="utf-8")
+
+
+def test_complexity_within_2pct_counts(
+    registry: Registry, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    params = repo / "params"
+    papers = [  # B gives no params figure, D no GFLOPs: those cells are not counted
+        {"ap": 74.4, "params_m": 28.5, "gflops": 7.1},
+        {"ap": 75.1, "gflops": 14.6},
+        {"params_m": 34.0, "gflops": 8.9},
+        {"params_m": 34.0},
+    ]
+    rows = [
+        {"label": label, "experiment": exp, "paper": paper}
+        for label, exp, paper in zip("ABCD", [*ROWS, ROWS[2]], papers, strict=True)
+    ]
+    write(params / "papers/cx.yaml", yaml.safe_dump({"title": "Cx", "rows": rows}))
+    listed = yaml.safe_load((params / "tables.yaml").read_text(encoding="utf-8"))["tables"]
+    write(params / "tables.yaml", yaml.safe_dump({"tables": [*listed, "cx"]}))
+    reg = make_registry(params, monkeypatch)
+    runs = tmp_path / "runs"
+    # A: +0.12% params, +0.0% GFLOPs; B: +2.7% GFLOPs; C: +2.6% params, +1.1% GFLOPs.
+    cx = runs / "complexity"
+    write(cx / f"{ROWS[0]}.json", fake_complexity("hrnet_w32", 28_535_000, 7.1, 7.1))
+    write(cx / f"{ROWS[1]}.json", fake_complexity("hrnet_w48", 63_595_000, 15.0, 15.0))
+    build_table(reg, "cx", "smoke", runs, tmp_path / "tables")
+    before = json.loads((tmp_path / "tables/cx.json").read_text(encoding="utf-8"))
+    assert [r["params_within_2pct"] for r in before["rows"]] == [True, None, False, False]
+    assert before["complexity_summary"]["not_measured"] == 2
+
+    write(
+        runs / "complexity" / f"{ROWS[2]}.json",
+        fake_complexity("simplebaseline_r50", 34_884_000, 8.99, 8.99),
+    )
+    build_table(reg, "cx", "smoke", runs, tmp_path / "tables")
+    data = json.loads((tmp_path / "tables/cx.json").read_text(encoding="utf-8"))
+    assert [r["params_within_2pct"] for r in data["rows"]] == [True, None, False, False]
+    assert [r["gflops_within_2pct"] for r in data["rows"]] == [True, False, True, None]
+    assert data["complexity_summary"] == {
+        "within_pct": 2.0,
+        "params": {"within": 1, "rows": 3},
+        "gflops": {"within": 2, "rows": 3},
+        "not_measured": 0,
+    }
+    assert {"table", "title", "caption", "scale", "rows"} <= set(data)
+    md = (tmp_path / "tables/cx.md").read_text(encoding="utf-8")
+    assert "Params within 2% of the paper: 1 of 3 rows; GFLOPs within 2%: 2 of 3 rows.\n" in md
+
+
 # --------------------------------------------------------------------------- plots
 def test_plots_png_and_svg(registry: Registry, runs: Path, tmp_path: Path):
     out = tmp_path / "plots"
@@ -314,7 +392,8 @@ def test_provenance_in_this_repository():
 # --------------------------------------------------------------------------- index
 def test_index_page(registry: Registry, runs: Path, repo: Path):
     reports = repo / "reports"
-    build_table(registry, "baselines", "smoke", runs, reports / "tables")
+    for name in registry.tables:
+        build_table(registry, name, "smoke", runs, reports / "tables")
     plot_training(registry, "smoke", runs, reports / "plots")
     assumed = dict(registry.models)
     assumed["hrnet_w32"] = {**assumed["hrnet_w32"], "assumptions": ["BN momentum 0.1: unstated"]}
@@ -324,6 +403,8 @@ def test_index_page(registry: Registry, runs: Path, repo: Path):
     table = (reports / "tables/baselines.md").read_text(encoding="utf-8").strip()
     assert table in index
     assert "never a COCO figure" in index
+    trained = ", ".join(f"`{e}`" for e in registry.trained_experiments("smoke"))
+    assert "Trained and evaluated at **smoke** scale" in index and trained in index
     assert "](plots/training.png)" in index
     assert "## Assumptions of this reproduction" in index
     assert "BN momentum 0.1: unstated" in index
@@ -349,8 +430,9 @@ def test_index_without_logs_and_with_tables_in_order(
         encoding="utf-8",
     )
     if (params / "tables.yaml").exists():
+        listed = yaml.safe_load((params / "tables.yaml").read_text(encoding="utf-8"))["tables"]
         (params / "tables.yaml").write_text(
-            yaml.safe_dump({"tables": ["ablation", "baselines"]}), encoding="utf-8"
+            yaml.safe_dump({"tables": ["ablation", *listed]}), encoding="utf-8"
         )
     reg = make_registry(params, monkeypatch)
     reports = repo / "reports"
@@ -365,7 +447,10 @@ def test_index_without_logs_and_with_tables_in_order(
         for text in recipe.assumptions:
             assert f"recipes.yaml: {name}" in index and " ".join(text.split())[:40] in index
     bare = dataclasses.replace(
-        reg, recipes={k: dataclasses.replace(v, assumptions=[]) for k, v in reg.recipes.items()}
+        reg,
+        recipes={k: dataclasses.replace(v, assumptions=[]) for k, v in reg.recipes.items()},
+        models={k: {**v, "assumptions": []} for k, v in reg.models.items()},
+        tables={k: dataclasses.replace(v, assumptions=[]) for k, v in reg.tables.items()},
     )
     write_index(bare, "smoke", reports / "tables", reports / "plots", reports / "index.md")
     assert "None recorded" in (reports / "index.md").read_text(encoding="utf-8")

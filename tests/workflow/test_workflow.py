@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import shutil
@@ -14,6 +16,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# The tiny scale (tests/conftest.py) does not train this one: it gets complexity, no training.
+UNTRAINED = "simplebaseline_r50_256x192"
 
 
 def _env() -> dict[str, str]:
@@ -33,9 +37,9 @@ def _run(cmd: list[str], cwd: Path, timeout: int = 900) -> str:
 
 
 def _workflow_copy(dst: Path, tiny: bool) -> Path:
+    """The files a workflow run needs, in a scratch directory."""
     from conftest import write_tiny_params
 
-    """The files a workflow run needs, in a scratch directory."""
     for name in ("Snakefile", "dvc.yaml", "environment.yml"):
         shutil.copy(ROOT / name, dst / name)
     shutil.copytree(ROOT / "workflow", dst / "workflow")
@@ -45,6 +49,17 @@ def _workflow_copy(dst: Path, tiny: bool) -> Path:
     else:
         shutil.copytree(ROOT / "params", dst / "params")
     return dst
+
+
+def test_dvc_training_tracks_every_scale_key_but_the_selection() -> None:
+    """Which experiments a scale trains changes no one's weights: adding one to `train` must not
+    re-train the others, and every other key of the preset must."""
+    from pose.config import ScaleSpec
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
+    tracked = next(p["params/scales.yaml"] for p in stage["params"] if "params/scales.yaml" in p)
+    keys = {f.name for f in dataclasses.fields(ScaleSpec)} - {"train"}
+    assert sorted(tracked) == sorted(f"${{scale}}.{k}" for k in keys)
 
 
 def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
@@ -71,14 +86,47 @@ def test_full_scale_dry_run_lists_one_gpu_training_per_experiment(tmp_path: Path
             assert "gpu=0" in block
 
 
+def _jobs(dry_run: str, rule: str) -> list[str]:
+    """The experiments `snakemake -n` lists a job of `rule` for."""
+    blocks = re.findall(rf"rule {rule}:\n(.*?)(?=\n\S|\Z)", dry_run, flags=re.S)
+    return sorted(re.search(r"wildcards: experiment=(\S+)", b).group(1) for b in blocks)
+
+
+def test_stale_pipeline_stops_snakemake_at_its_scale_only(tmp_path: Path) -> None:
+    work = _workflow_copy(tmp_path, tiny=True)
+    scales_file = work / "params/scales.yaml"
+    scales = yaml.safe_load(scales_file.read_text())
+    scales["tiny"]["train"] = [*scales["tiny"]["train"], UNTRAINED]
+    scales_file.write_text(yaml.safe_dump(scales, sort_keys=False))
+    proc = subprocess.run(["snakemake", "-n"], cwd=work, env=_env(), capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode != 0 and "pose use-scale tiny" in proc.stdout + proc.stderr
+    # The Slurm profile's scale takes its selection from the registry: the file is not in the way.
+    _run(["snakemake", "-n", "--config", "scale=full", "dataset=coco"], work)
+    _run(["pose", "use-scale", "tiny"], work)
+    assert UNTRAINED in _jobs(_run(["snakemake", "-n"], work), "train")
+
+
 @pytest.mark.slow
 def test_snakemake_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
+    from conftest import TINY_TRAIN
+
     work = _workflow_copy(tmp_path, tiny=True)
+    dry_run = _run(["snakemake", "-n"], work)
+    assert _jobs(dry_run, "train") == _jobs(dry_run, "evaluate") == sorted(TINY_TRAIN)
+    assert UNTRAINED in _jobs(dry_run, "complexity")
     _run(["snakemake", "--cores", "2"], work)
     index = (work / "reports/index.md").read_text()
     assert "Baselines" in index and "HRNet-W32" in index
-    for exp in ("hrnet_w32_256x192", "hrnet_w48_256x192", "simplebaseline_r50_256x192"):
+    for exp in TINY_TRAIN:
         assert (work / "runs/tiny" / exp / "eval.json").is_file()
+    assert not (work / "runs/tiny" / UNTRAINED).exists()
+    assert (work / "runs/complexity" / f"{UNTRAINED}.json").is_file()
+    table = json.loads((work / "reports/tables/baselines.json").read_text())
+    row = next(r for r in table["rows"] if r["experiment"] == UNTRAINED)
+    assert not row["trained"] and row["complexity"]["params_m"] > 0
+    assert any(f"`{UNTRAINED}`" in line and "| not trained at tiny scale |" in line
+               for line in index.splitlines())  # fmt: skip
     assert (work / "reports/plots/training.png").stat().st_size > 0
     # Nothing left to do: a second run is a no-op.
     out = _run(["snakemake", "--cores", "2", "-n"], work)
@@ -95,8 +143,15 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
     _run(["git", "init", "-q"], work)
     _run(["dvc", "init", "-q"], work)
     shutil.copy(ROOT / ".dvcignore", work / ".dvcignore")
+    dag, status = _run(["dvc", "dag", "--dot"], work), _run(["dvc", "status"], work)
+    for listing in (dag, status):
+        assert "train@hrnet_w32_256x192" in listing and f"complexity@{UNTRAINED}" in listing
+        assert f"train@{UNTRAINED}" not in listing and f"evaluate@{UNTRAINED}" not in listing
     first = _stages_run(_run(["dvc", "repro"], work))
     assert {"prepare", "train@hrnet_w32_256x192", "evaluate@hrnet_w48_256x192", "report"} <= first
+    assert f"complexity@{UNTRAINED}" in first and f"train@{UNTRAINED}" not in first
+    table = json.loads((work / "reports/tables/baselines.json").read_text())
+    assert [r["trained"] for r in table["rows"] if r["experiment"] == UNTRAINED] == [False]
     assert "Data and pipelines are up to date" in _run(["dvc", "status"], work)
 
     experiments_file = work / "params/experiments.yaml"
@@ -105,11 +160,14 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
     experiments_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
     second = _stages_run(_run(["dvc", "repro"], work))
+    # Every table reads runs/<scale>/ as a whole, so each is rebuilt (cheap); no other experiment
+    # is trained or evaluated again.
+    tables = yaml.safe_load((work / "params/tables.yaml").read_text())["tables"]
     assert second == {
         "train@hrnet_w48_256x192",
         "evaluate@hrnet_w48_256x192",
-        "table@baselines",
         "report",
+        *(f"table@{t}" for t in tables),
     }
     metrics = _run(["dvc", "metrics", "show"], work)
     assert "hrnet_w48_256x192/eval.json" in metrics

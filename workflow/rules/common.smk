@@ -1,5 +1,12 @@
 # Lookups shared by the rules: resolved experiments and what they need. No stage logic here.
 
+import re
+
+
+def trained_pattern():
+    """Wildcard constraint: train/evaluate jobs exist only for the experiments the scale trains."""
+    return "|".join(re.escape(e) for e in TRAINED)
+
 
 def resolved(experiment):
     return REGISTRY.resolve(experiment, SCALE)
@@ -37,9 +44,19 @@ def train_threads(wildcards):
     return resolved(wildcards.experiment).threads or 8
 
 
+def table_experiments(table):
+    rows = REGISTRY.table(table).typed_rows(table)
+    return sorted({row.experiment for row in rows})
+
+
 def table_inputs(wildcards):
-    rows = REGISTRY.table(wildcards.table).typed_rows(wildcards.table)
-    experiments = sorted({row.experiment for row in rows})
-    return [f"{RUNS}/{e}/eval.json" for e in experiments] + [
+    """eval.json of the rows the scale trains; complexity of every row."""
+    experiments = table_experiments(wildcards.table)
+    return [f"{RUNS}/{e}/eval.json" for e in experiments if e in TRAINED] + [
         f"runs/complexity/{e}.json" for e in experiments
     ]
+
+
+def table_trained(wildcards):
+    """Re-build the table when the scale's selection of its rows changes (params trigger)."""
+    return ",".join(e for e in table_experiments(wildcards.table) if e in TRAINED)

@@ -1,5 +1,7 @@
 rule evaluate:
     """COCO keypoint AP of a trained experiment with the recipe's test protocol."""
+    wildcard_constraints:
+        experiment=trained_pattern(),
     input:
         dataset_root,
         model=f"{RUNS}/{{experiment}}/model.pth",

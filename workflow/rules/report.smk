@@ -8,6 +8,7 @@ rule table:
         json="reports/tables/{table}.json",
     params:
         scale=SCALE,
+        trained=table_trained,
     log:
         f"logs/{SCALE}/table_{{table}}.log",
     resources:
@@ -22,7 +23,9 @@ rule report:
     """reports/index.md: every table, the training curves, assumptions and provenance."""
     input:
         expand("reports/tables/{table}.md", table=TABLES),
-        expand(f"{RUNS}/{{experiment}}/train_log.csv", experiment=EXPERIMENTS),
+        expand(f"{RUNS}/{{experiment}}/train_log.csv", experiment=TRAINED),
+        # complexity of every experiment, trained at this scale or not (as dvc.yaml measures it)
+        expand("runs/complexity/{experiment}.json", experiment=EXPERIMENTS),
     output:
         index="reports/index.md",
         provenance="reports/provenance.json",
@@ -30,6 +33,7 @@ rule report:
         plot_svg="reports/plots/training.svg",
     params:
         scale=SCALE,
+        trained=",".join(TRAINED),
     log:
         f"logs/{SCALE}/report.log",
     resources:

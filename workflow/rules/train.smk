@@ -1,5 +1,7 @@
 rule train:
     """Train one experiment; resumes from runs/<scale>/<experiment>/checkpoints/last.pth."""
+    wildcard_constraints:
+        experiment=trained_pattern(),
     input:
         dataset_root,
     output:
