@@ -296,10 +296,16 @@ def render_row(row: dict, scale: str) -> list[str]:
 def summary_line(summary: dict) -> str:
     """'Params within 2% of the paper: 3 of 3 rows; GFLOPs within 2%: 2 of 3 rows.'"""
     pct = f"{summary['within_pct']:g}%"
-    params, gflops = summary["params"], summary["gflops"]
+
+    def count(key: str) -> str:
+        figures = summary[key]
+        if figures["rows"] == 0:
+            return "the paper gives none"
+        return f"{figures['within']} of {figures['rows']} rows"
+
     line = (
-        f"Params within {pct} of the paper: {params['within']} of {params['rows']} rows; "
-        f"GFLOPs within {pct}: {gflops['within']} of {gflops['rows']} rows"
+        f"Params within {pct} of the paper: {count('params')}; "
+        f"GFLOPs within {pct}: {count('gflops')}"
     )
     missing = summary["not_measured"]
     plural = "row" if missing == 1 else "rows"
