@@ -206,3 +206,13 @@ def test_bad_variant_keys_name_the_key(keys: dict, words: list[str]) -> None:
         build_model({**TINY, **keys}, "params/models.yaml:variant")
     for word in ["params/models.yaml:variant", *words]:
         assert word in str(err.value)
+
+
+def test_unit_attention_scope_chooses_which_units_are_gated() -> None:
+    everywhere = tiny(unit_attention=["cdna"])
+    branches_only = tiny(unit_attention=["cdna"], unit_attention_scope="branches")
+    for model, stage1_gated in ((everywhere, True), (branches_only, False)):
+        gated = [isinstance(b.attention, nn.Sequential) for b in model.layer1]
+        assert all(g == stage1_gated for g in gated)
+        assert all(isinstance(b.attention, nn.Sequential)
+                   for branch in model.stage2[0].branches for b in branch)
