@@ -12,7 +12,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-POOLS = ("avg", "max")
+# global pooling of (B, C, H, W) to (B, C, 1, 1), by name
+POOLS = {
+    "avg": lambda t: t.mean((2, 3), keepdim=True),
+    "max": lambda t: t.amax((2, 3), keepdim=True),
+}
 SPATIAL_DESCRIPTORS = ("conv", "max", "avg")
 
 
@@ -44,7 +48,9 @@ class ChannelGate(nn.Module):
         super().__init__()
         unknown = [p for p in pools if p not in POOLS]
         if unknown or not pools:
-            raise ValueError(f"pools must be a non-empty subset of {POOLS}, got {list(pools)}")
+            raise ValueError(
+                f"pools must be a non-empty subset of {list(POOLS)}, got {list(pools)}"
+            )
         self.pools = tuple(pools)
         self.squeeze = nn.ModuleList(nn.Conv2d(channels, squeeze, 1) for _ in self.pools)
         self.relu = nn.ReLU(inplace=True) if relu else nn.Identity()
@@ -53,9 +59,7 @@ class ChannelGate(nn.Module):
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, 1, 1) attention weights for x."""
-        pooled = {"avg": lambda t: t.mean((2, 3), keepdim=True),
-                  "max": lambda t: t.amax((2, 3), keepdim=True)}
-        squeezed = [fc(pooled[p](x)) for p, fc in zip(self.pools, self.squeeze, strict=True)]
+        squeezed = [fc(POOLS[p](x)) for p, fc in zip(self.pools, self.squeeze, strict=True)]
         e = self.excite(self.relu(torch.cat(squeezed, dim=1)))
         return self.denormalize(torch.sigmoid(e))
 

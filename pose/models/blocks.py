@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 BN_MOMENTUM = 0.1
@@ -27,6 +28,12 @@ def conv_bn(
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Nearest upsampling to `like`'s size (HRNet's up-paths): equals x2**k when sizes divide,
+    and also copes with inputs whose size is not a multiple of 32."""
+    return F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
 
 class BasicBlock(nn.Module):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pose.models.blocks import BN_MOMENTUM
+from pose.models.blocks import BN_MOMENTUM, conv_bn, upsample_to
 from pose.models.spec import DeconvHeadSpec, PyramidHeadSpec
 
 # kernel -> (padding, output_padding) so that each stride-2 deconv exactly doubles H and W
@@ -22,17 +22,22 @@ def make_final_layer(in_ch: int, num_joints: int, kernel: int) -> nn.Conv2d:
     return nn.Conv2d(in_ch, num_joints, kernel_size=kernel, stride=1, padding=kernel // 2)
 
 
+def deconv_bn(in_ch: int, out_ch: int, kernel: int) -> list[nn.Module]:
+    """A stride-2 ConvTranspose2d (no bias) that exactly doubles H and W, then BN."""
+    padding, output_padding = DECONV_PADDING[kernel]
+    return [
+        nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2, padding=padding,
+                           output_padding=output_padding, bias=False),
+        nn.BatchNorm2d(out_ch, momentum=BN_MOMENTUM),
+    ]
+
+
 def make_deconv_layers(in_ch: int, head: DeconvHeadSpec) -> nn.Sequential:
     """deconv_layers x (ConvTranspose2d stride 2, no bias + BN + ReLU), flat as in pose_resnet."""
-    padding, output_padding = DECONV_PADDING[head.deconv_kernel]
     layers: list[nn.Module] = []
     for _ in range(head.deconv_layers):
-        layers += [
-            nn.ConvTranspose2d(in_ch, head.deconv_channels, head.deconv_kernel, stride=2,
-                               padding=padding, output_padding=output_padding, bias=False),
-            nn.BatchNorm2d(head.deconv_channels, momentum=BN_MOMENTUM),
-            nn.ReLU(inplace=True),
-        ]
+        layers += [*deconv_bn(in_ch, head.deconv_channels, head.deconv_kernel),
+                   nn.ReLU(inplace=True)]
         in_ch = head.deconv_channels
     return nn.Sequential(*layers)
 
@@ -46,20 +51,12 @@ class PyramidHead(nn.Module):
 
     def __init__(self, channels: Sequence[int], num_joints: int, head: PyramidHeadSpec) -> None:
         super().__init__()
-        padding, output_padding = DECONV_PADDING[head.deconv_kernel]
         self.interpolate = nn.ModuleList()
         self.deconv = nn.ModuleList()
         in_ch = channels[-1]
         for out_ch in reversed(channels[:-1]):
-            self.interpolate.append(nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, bias=False),
-                nn.BatchNorm2d(out_ch, momentum=BN_MOMENTUM),
-            ))
-            self.deconv.append(nn.Sequential(
-                nn.ConvTranspose2d(in_ch, out_ch, head.deconv_kernel, stride=2, padding=padding,
-                                   output_padding=output_padding, bias=False),
-                nn.BatchNorm2d(out_ch, momentum=BN_MOMENTUM),
-            ))
+            self.interpolate.append(conv_bn(in_ch, out_ch, kernel=1, relu=False))
+            self.deconv.append(nn.Sequential(*deconv_bn(in_ch, out_ch, head.deconv_kernel)))
             in_ch = 2 * out_ch
         self.relu = nn.ReLU(inplace=True)
         self.final_layer = make_final_layer(in_ch, num_joints, head.final_kernel)
@@ -68,9 +65,7 @@ class PyramidHead(nn.Module):
         x = xs[-1]
         levels = zip(self.interpolate, self.deconv, reversed(xs[:-1]), strict=True)
         for interpolate, deconv, skip in levels:
-            size = skip.shape[-2:]
-            up = F.interpolate(interpolate(x), size=size, mode="nearest")
-            up = up + _fit(deconv(x), size)
+            up = upsample_to(interpolate(x), skip) + _fit(deconv(x), skip.shape[-2:])
             x = torch.cat([self.relu(up), skip], dim=1)
         return self.final_layer(x)
 
@@ -82,9 +77,7 @@ class RescaleSumHead(nn.Module):
     def __init__(self, channels: Sequence[int], num_joints: int, final_kernel: int) -> None:
         super().__init__()
         self.rescale = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, channels[0], 1, bias=False),
-                          nn.BatchNorm2d(channels[0], momentum=BN_MOMENTUM))
-            for c in channels[1:]
+            conv_bn(c, channels[0], kernel=1, relu=False) for c in channels[1:]
         )
         self.relu = nn.ReLU(inplace=True)
         self.final_layer = make_final_layer(channels[0], num_joints, final_kernel)
@@ -92,7 +85,7 @@ class RescaleSumHead(nn.Module):
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
         total = xs[0]
         for rescale, x in zip(self.rescale, xs[1:], strict=True):
-            total = total + F.interpolate(rescale(x), size=xs[0].shape[-2:], mode="nearest")
+            total = total + upsample_to(rescale(x), xs[0])
         return self.final_layer(self.relu(total))
 
 

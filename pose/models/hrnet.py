@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pose.models.attention import AttentionModule, ResolutionWeights, unit_attention
@@ -23,6 +22,7 @@ from pose.models.blocks import (
     conv_bn,
     init_weights,
     make_layer,
+    upsample_to,
 )
 from pose.models.heads import PyramidHead, RescaleSumHead, make_final_layer
 from pose.models.spec import MULTI_BRANCH_HEADS, HRNetSpec
@@ -47,12 +47,6 @@ def _fuse_path(channels: Sequence[int], src: int, dst: int) -> nn.Module:
     ]
     steps.append(conv_bn(channels[src], channels[dst], kernel=3, stride=2, relu=False))
     return nn.Sequential(*steps)
-
-
-def _upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Nearest upsampling to `like`'s size: equals x2**k when sizes divide, and also copes with
-    inputs whose size is not a multiple of 32."""
-    return F.interpolate(x, size=like.shape[-2:], mode="nearest")
 
 
 class HighResolutionModule(nn.Module):
@@ -96,7 +90,7 @@ class HighResolutionModule(nn.Module):
             for r in reversed(range(len(xs))):
                 x = xs[r]
                 if r < len(xs) - 1:
-                    x = x + _upsample_to(links[r](xs[r + 1]), x)
+                    x = x + upsample_to(links[r](xs[r + 1]), x)
                 xs[r] = self.branches[r][k](x)
         return xs
 
@@ -105,7 +99,7 @@ class HighResolutionModule(nn.Module):
         if len(self.fuse_layers) == 0:
             return xs
         terms = [
-            [_upsample_to(path(xs[j]), xs[i]) if j > i else path(xs[j])
+            [upsample_to(path(xs[j]), xs[i]) if j > i else path(xs[j])
              for j, path in enumerate(paths)]
             for i, paths in enumerate(self.fuse_layers)
         ]
