@@ -18,6 +18,7 @@ import yaml
 
 from pose.data.dataset import AugmentConfig
 from pose.errors import ConfigError
+from pose.models.spec import parse_spec
 from pose.spec import deep_merge, from_dict, to_dict
 
 PARAMS_DIR = Path("params")
@@ -217,8 +218,13 @@ class ResolvedExperiment:
         return Path("runs") / self.scale / self.name
 
     @property
+    def output_stride(self) -> int:
+        """Input pixels per heatmap pixel of the trained model (4, or 1 at full resolution)."""
+        return parse_spec(self.model_spec, self.model_name).output_stride
+
+    @property
     def heatmap_hw(self) -> tuple[int, int]:
-        return self.input_hw[0] // 4, self.input_hw[1] // 4
+        return self.input_hw[0] // self.output_stride, self.input_hw[1] // self.output_stride
 
     def to_dict(self) -> dict:
         return {
@@ -309,8 +315,12 @@ class Registry:
             deep_merge(recipe_raw, sc.recipe),
             f"{self.params_dir}/recipes.yaml: {exp.recipe} (+ scales.yaml: {scale}.recipe)",
         )
-        if exp.sigma is not None and "sigma" not in sc.recipe:
-            recipe = replace(recipe, sigma=exp.sigma)
+        if "sigma" not in sc.recipe:
+            # The experiment's sigma (e.g. 3 at 384x288) is in heatmap pixels of the paper's
+            # input; a scale that shrinks the input shrinks it alike, so the Gaussian keeps
+            # covering the same part of the person (2 on 64x48 -> 1 on 32x24).
+            sigma = exp.sigma if exp.sigma is not None else recipe.sigma
+            recipe = replace(recipe, sigma=sigma * input_hw[0] / paper_input[0])
         dataset_name = sc.dataset or exp.dataset
         return ResolvedExperiment(
             name=experiment,

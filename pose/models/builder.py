@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,24 @@ def validate_spec(spec: Mapping[str, Any], where: str) -> None:
     parse_spec(spec, where)
 
 
+# Typed spec -> the network class it builds (one entry per family).
+BUILDERS: dict[type, Callable[[Any], nn.Module]] = {
+    HRNetSpec: HRNet,
+    SimpleBaselineSpec: SimpleBaseline,
+}
+
+
 def build_typed(spec: ModelSpec) -> nn.Module:
     """The nn.Module for an already validated spec."""
-    if isinstance(spec, HRNetSpec):
-        return HRNet(spec)
-    if isinstance(spec, SimpleBaselineSpec):
-        return SimpleBaseline(spec)
-    raise TypeError(f"no builder for {type(spec).__name__}")
+    builder = BUILDERS.get(type(spec))
+    if builder is None:
+        raise TypeError(f"no builder for {type(spec).__name__}")
+    return builder(spec)
+
+
+def output_stride(spec: Mapping[str, Any], where: str = "model") -> int:
+    """Input pixels per heatmap pixel: 4 for most models, 1 for full-resolution decoders."""
+    return parse_spec(spec, where).output_stride
 
 
 def build_model(spec: Mapping[str, Any], where: str = "model") -> nn.Module:

@@ -32,15 +32,27 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         inplanes = base_width
         widths = tuple(base_width * 2**k for k in range(4))
+        stage_channels = []
         for i, (planes, n) in enumerate(zip(widths, counts, strict=True), start=1):
             layer = make_layer(block, inplanes, planes, n, stride=1 if i == 1 else 2)
             setattr(self, f"layer{i}", layer)
             inplanes = planes * block.expansion
+            stage_channels.append(inplanes)
+        # Output widths of layer1..layer4 (strides 4, 8, 16, 32), for decoders that read them.
+        self.stage_channels: tuple[int, ...] = tuple(stage_channels)
         self.out_channels = inplanes
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of layer1..layer4 (strides 4, 8, 16, 32), read by pyramids and skip paths."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        outs = []
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = layer(x)
+            outs.append(x)
+        return outs
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(x)[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

@@ -146,6 +146,7 @@ class HRNetSpec:
     assumptions: tuple[str, ...] = ()
 
     head_types = ("simple", "pyramid", "rescale_sum")
+    output_stride = 4  # heatmaps at 1/4 of the input, as every head here regresses
 
     def __post_init__(self) -> None:
         # YAML gives [stage, branch] as lists; sites are compared and looked up as tuples.
@@ -196,6 +197,7 @@ class SimpleBaselineSpec:
     assumptions: tuple[str, ...] = ()
 
     head_types = ("deconv",)
+    output_stride = 4  # three stride-2 deconvs on a stride-32 trunk
 
     def check(self, where: str) -> None:
         check_positive(self.num_joints, f"{where}.num_joints")
