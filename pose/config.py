@@ -72,8 +72,17 @@ class ScheduleSpec:
 
 @dataclass(frozen=True)
 class LossSpec:
-    type: Literal["mse"] = "mse"
+    """Heatmap loss. `mse`: the official JointsMSELoss; `ohkm`: online hard keypoint mining
+    (CPN, HRNet's JointsOHKMMSELoss), which averages only the `topk` largest joint losses of
+    each sample (`topk` is read by `ohkm` only)."""
+
+    type: Literal["mse", "ohkm"] = "mse"
     use_target_weight: bool = True
+    topk: int = 8
+
+    def __post_init__(self) -> None:
+        if self.topk < 1:
+            raise ConfigError(f"topk: must be >= 1, got {self.topk!r}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,18 @@ class TestSpec:
     det_score_thresh: float = 0.0
     in_vis_thre: float = 0.2
     oks_thre: float = 0.9
+    # Megvii-style decoding (CPN / MSPN, which DANet's "Testing" follows): Gaussian blur of the
+    # averaged heatmaps (kernel side, 0 = none), then the quarter offset towards the
+    # second-highest response instead of the official one towards the higher neighbour per axis.
+    blur_kernel: int = 0
+    offset: Literal["neighbour", "second_max"] = "neighbour"
+
+    def __post_init__(self) -> None:
+        if self.blur_kernel != 0 and (self.blur_kernel < 3 or self.blur_kernel % 2 == 0):
+            raise ConfigError(
+                f"test.blur_kernel: {self.blur_kernel!r} is not allowed; use 0 (no blur) or an "
+                "odd kernel side >= 3"
+            )
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ def evaluate_on_val(
         num_workers=exp.num_workers,
         device=exp.device,
         progress=progress,
+        blur_kernel=test.blur_kernel,
+        offset=test.offset,
     )
     results = keypoint_results(preds, in_vis_thre=test.in_vis_thre, oks_thre=test.oks_thre)
     if results_out is not None:

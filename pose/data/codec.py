@@ -56,13 +56,17 @@ class HeatmapCodec:
         heatmaps = np.where(mask, heat, 0.0).astype(np.float32)
         return heatmaps, weight[:, None]
 
-    def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, heatmaps: np.ndarray, offset: str = "neighbour"
+               ) -> tuple[np.ndarray, np.ndarray]:
         """(N, J, h, w) heatmaps → coords (N, J, 2) float32 in heatmap px and maxvals (N, J, 1).
 
-        Argmax, then the official quarter offset: 0.25 px towards the higher neighbour on each
-        axis when maxval > 0 and the peak lies strictly inside the map's inner border
-        (1 < x < w − 1 and 1 < y < h − 1, the official condition). A joint with maxval <= 0 is
-        placed at (0, 0)."""
+        Argmax, then a quarter-pixel offset. "neighbour" (the official HRNet one): 0.25 px
+        towards the higher neighbour on each axis when maxval > 0 and the peak lies strictly
+        inside the map's inner border (1 < x < w − 1 and 1 < y < h − 1, the official condition).
+        "second_max" (CPN / MSPN): 0.25 px along the unit vector towards the second-highest
+        pixel. A joint with maxval <= 0 is placed at (0, 0)."""
+        if offset not in ("neighbour", "second_max"):
+            raise ValueError(f"offset must be 'neighbour' or 'second_max', got {offset!r}")
         heatmaps = np.asarray(heatmaps)
         if heatmaps.ndim != 4:
             raise ValueError(f"heatmaps must be (N, J, h, w), got shape {heatmaps.shape}")
@@ -78,8 +82,22 @@ class HeatmapCodec:
             pos = np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)
             return np.take_along_axis(flat, pos[..., None], axis=2)[..., 0].astype(np.float64)
 
+        coords = np.stack([px, py], axis=-1).astype(np.float32)
+        if offset == "second_max":
+            coords += towards_second_max(flat, idx, w) * positive[..., None]
+            return coords, maxvals
         diff = np.stack([at(py, px + 1) - at(py, px - 1), at(py + 1, px) - at(py - 1, px)], -1)
         inside = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
-        coords = np.stack([px, py], axis=-1).astype(np.float32)
         coords += (np.sign(diff) * 0.25 * inside[..., None]).astype(np.float32)
         return coords, maxvals
+
+
+def towards_second_max(flat: np.ndarray, idx: np.ndarray, w: int) -> np.ndarray:
+    """(N, J, 2) offsets of 0.25 px from the argmax `idx` towards the second-highest pixel of each
+    flattened (N, J, h·w) map; zero where the two coincide."""
+    rest = flat.copy()
+    np.put_along_axis(rest, idx[..., None], -np.inf, axis=2)
+    idx2 = rest.argmax(axis=2)
+    step = np.stack([idx2 % w - idx % w, idx2 // w - idx // w], axis=-1).astype(np.float64)
+    norm = np.linalg.norm(step, axis=-1, keepdims=True)
+    return (0.25 * step / np.maximum(norm, 1e-12)).astype(np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -57,11 +58,24 @@ def heatmap_to_image(centers: np.ndarray, scales: np.ndarray, heatmap_size: Sequ
     return trans
 
 
+def blur_heatmaps(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
+    """Gaussian blur of every (h, w) map with a kernel x kernel window (OpenCV's sigma for that
+    size, reflect-101 border), as CPN / MSPN smooth heatmaps before decoding."""
+    n, j, h, w = heatmaps.shape
+    maps = np.ascontiguousarray(heatmaps.reshape(n * j, h, w), dtype=np.float32)
+    out = np.stack([cv2.GaussianBlur(m, (kernel, kernel), 0) for m in maps])
+    return out.reshape(n, j, h, w)
+
+
 def final_preds(codec: HeatmapCodec, heatmaps: np.ndarray, centers: np.ndarray,
-                scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                scales: np.ndarray, blur_kernel: int = 0, offset: str = "neighbour"
+                ) -> tuple[np.ndarray, np.ndarray]:
     """(N, J, h, w) heatmaps of boxes (centers, scales) → image coords (N, J, 2) and maxvals
-    (N, J, 1), as the official get_final_preds with post-processing on."""
-    coords, maxvals = codec.decode(heatmaps)
+    (N, J, 1): by default the official get_final_preds with post-processing on; `blur_kernel`
+    and `offset` select the CPN / MSPN decoding (TestSpec)."""
+    if blur_kernel:
+        heatmaps = blur_heatmaps(heatmaps, blur_kernel)
+    coords, maxvals = codec.decode(heatmaps, offset)
     h, w = heatmaps.shape[2:]
     trans = heatmap_to_image(centers, scales, (w, h))
     return affine_points(coords, trans).astype(np.float32), maxvals

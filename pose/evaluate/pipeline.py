@@ -32,7 +32,8 @@ __all__ = [
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: TopDownDataset, batch_size: int = 32,
             flip_test: bool = True, num_workers: int = 0, device: str = "cpu",
-            progress: bool = True) -> list[dict]:
+            progress: bool = True, blur_kernel: int = 0, offset: str = "neighbour"
+            ) -> list[dict]:
     """Per-instance predictions of a test-mode dataset: image_id, keypoints (J, 3) = image x, y
     and heatmap maxval, center, scale, area, box_score (and the dataset index).
 
@@ -51,7 +52,8 @@ def predict(model: torch.nn.Module, dataset: TopDownDataset, batch_size: int = 3
             images = batch["image"].to(device, non_blocking=True)
             heatmaps = model_heatmaps(model, images, flip_test).float().cpu().numpy()
             meta = {k: v.numpy() for k, v in batch["meta"].items()}
-            coords, maxvals = final_preds(dataset.codec, heatmaps, meta["center"], meta["scale"])
+            coords, maxvals = final_preds(dataset.codec, heatmaps, meta["center"], meta["scale"],
+                                          blur_kernel, offset)
             keypoints = np.concatenate([coords, maxvals], axis=2)
             for k in range(len(keypoints)):
                 preds.append({

@@ -101,3 +101,43 @@ def test_decode_places_non_positive_maps_at_the_origin() -> None:
 def test_decode_rejects_a_wrong_rank() -> None:
     with pytest.raises(ValueError, match="N, J, h, w"):
         HeatmapCodec((32, 32), (8, 8), 1).decode(np.zeros((3, 8, 8)))
+
+
+def test_decode_second_max_offset_points_at_the_second_highest_pixel() -> None:
+    codec = HeatmapCodec((48, 64), (12, 16), 2.0)
+    hm = np.zeros((1, 2, 16, 12), dtype=np.float32)
+    hm[0, 0, 5, 5], hm[0, 0, 6, 6] = 1.0, 0.5  # diagonal second max
+    hm[0, 1, 8, 4], hm[0, 1, 8, 3] = 1.0, 0.7  # second max to the left
+    hm[0, 1, 2, 10] = 0.6                      # far but lower than the neighbour: ignored
+    coords, maxvals = codec.decode(hm, offset="second_max")
+    d = 0.25 / np.sqrt(2)
+    np.testing.assert_allclose(coords[0, 0], [5 + d, 5 + d], atol=1e-6)
+    np.testing.assert_allclose(coords[0, 1], [4 - 0.25, 8], atol=1e-6)
+    np.testing.assert_allclose(maxvals[0, :, 0], [1.0, 1.0])
+
+
+def test_decode_rejects_an_unknown_offset_rule() -> None:
+    codec = HeatmapCodec((48, 64), (12, 16), 2.0)
+    with pytest.raises(ValueError, match="second_max"):
+        codec.decode(np.zeros((1, 1, 16, 12), dtype=np.float32), offset="nearest")
+
+
+def test_blur_keeps_a_symmetric_peak_and_spreads_a_spike() -> None:
+    from pose.evaluate.inference import blur_heatmaps
+
+    hm = np.zeros((1, 1, 16, 12), dtype=np.float32)
+    hm[0, 0, 7, 5] = 1.0
+    blurred = blur_heatmaps(hm, 5)
+    assert blurred.shape == hm.shape
+    assert np.unravel_index(blurred[0, 0].argmax(), (16, 12)) == (7, 5)
+    assert blurred[0, 0, 7, 5] < 1.0 and blurred[0, 0, 7, 6] > 0  # spread to the neighbours
+    np.testing.assert_allclose(blurred.sum(), 1.0, rtol=1e-5)  # mass kept away from the border
+
+
+def test_blur_kernel_must_be_odd() -> None:
+    from pose.config import TestSpec
+    from pose.errors import ConfigError
+
+    assert TestSpec(blur_kernel=5).blur_kernel == 5
+    with pytest.raises(ConfigError, match="blur_kernel"):
+        TestSpec(blur_kernel=4)
