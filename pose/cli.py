@@ -119,6 +119,29 @@ def cmd_complexity(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_speed(args: argparse.Namespace) -> None:
+    from pose.io import write_json
+    from pose.measure.speed import measure_speed, speed_lines
+
+    record = measure_speed(
+        _registry(args).model(args.model),
+        args.model,
+        parse_input(args.input, "--input"),
+        device=args.device,
+        threads=args.threads,
+        batch=args.batch,
+        persons=args.persons,
+        warmup=args.warmup,
+        log=(lambda line: print(line, file=sys.stderr)) if _progress(args) else None,
+    )
+    if args.out:
+        write_json(args.out, record)
+    if args.format == "json":
+        print(json.dumps(record))
+    else:
+        print("\n".join(speed_lines(record)))
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     registry = _registry(args)
     stages.table_stage(registry, args.table, _scale(args, registry))
@@ -213,6 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["json", "text"], default="text")
     p.add_argument("--out", type=Path, help="also write the JSON record to this file")
     p.set_defaults(func=cmd_complexity)
+
+    p = add("speed", help="inference speed (persons per second) of a paper-size model")
+    p.add_argument("model")
+    p.add_argument("--input", default="256x192", help="H x W")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    p.add_argument("--batch", type=int, help="also time this batch size (batch 1 always)")
+    p.add_argument("--persons", type=int, default=1000, help="persons timed per batch size")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches first")
+    p.add_argument("--format", choices=["json", "text"], default="text")
+    p.add_argument("--out", type=Path, help="also write the JSON record to this file")
+    p.set_defaults(func=cmd_speed)
 
     p = add("table", help="write one paper table (paper beside reproduced)")
     p.add_argument("table")

@@ -164,6 +164,9 @@ class TableSpec:
     title: str
     rows: list[dict]
     caption: str = ""
+    # The COCO split the paper's AP column was measured on. The project evaluates val2017 only,
+    # so a test-dev table shows no reproduced AP: a val figure must not pass for a test-dev one.
+    ap_split: Literal["val", "test-dev"] = "val"
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: list[str] = field(default_factory=list)
 

@@ -27,7 +27,9 @@ TINY_SCALE = {
             "stage_modules": [1, 1, 1],
             "stage_blocks": [1, 1, 1],
         },
-        "simplebaseline": {"depth": 18, "base_width": 16, "head": {"deconv_channels": 16}},
+        # No ImageNet file at tiny scale either (smoke sets the same).
+        "simplebaseline": {"depth": 18, "base_width": 16, "head": {"deconv_channels": 16},
+                           "pretrained": None},
     },
     "device": "cpu",
     "num_workers": 0,

@@ -39,6 +39,14 @@ PAPER_MODELS = [
     "hrnet_w32_am_sub1", "hrnet_w32_am_sub12", "hrnet_w32_am_sub123", "hrnet_w32_am_all",
     "hrnet_w32_am_stage1", "hrnet_w32_am_stage12", "hrnet_am_w32", "hrnet_am_w48",
     "hrnet_w16",
+    "danet_72", "danet_88", "danet_98", "danet_102", "danet_102_baseline1",
+    "danet_102_baseline2", "danet_102_cau", "danet_102_mau", "danet_102_sfu",
+    "danet_102_cau_mau", "danet_102_oab_variant1", "danet_102_oab_variant2", "danet_102_xunit",
+    "danet_102_mau_variant1", "danet_102_mau_variant2", "pyramid_res18", "pyramid_res18_sfu",
+    "pyramid_res34", "pyramid_res50", "pyramid_dense98", "pyramid_dense121", "pyramid_dense169",
+    "simplebaseline_r18", "simplebaseline_r34",
+    "frsbn_r34_plain", "frsbn_r34_gcb", "frsbn_r34_gcb_skip", "frsbn_r34", "frsbn_r50",
+    "frsbn_r101", "frsbn_r152",
 ]
 
 

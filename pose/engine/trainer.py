@@ -28,6 +28,7 @@ from pose.engine.optim import build_optimizer, build_scheduler
 from pose.experiment_data import build_dataset, check_output_size, evaluate_on_val
 from pose.io import write_text, write_yaml
 from pose.models import build_model
+from pose.models.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,12 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
     write_yaml(run_dir / "config.yaml", exp.to_dict())
 
     torch.manual_seed(exp.seed)
-    model = build_model(exp.model_spec, where=f"model {exp.model_name}").to(device)
+    model = build_model(exp.model_spec, where=f"model {exp.model_name}")
+    if exp.model_spec.get("pretrained"):  # ImageNet trunk (ResNet families); resuming replaces it
+        dropped = load_pretrained(model, exp.model_spec["pretrained"])
+        log.info("%s: trunk initialised from %s (dropped %s)", exp.name,
+                 exp.model_spec["pretrained"], ", ".join(dropped) or "nothing")
+    model = model.to(device)
     check_output_size(model, exp)
     identity = model_identity(exp.model_name, exp.model_spec)
     optimizer = build_optimizer(model, exp.recipe.optimizer)

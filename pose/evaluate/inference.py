@@ -28,6 +28,13 @@ def shift_right(heatmaps: torch.Tensor) -> torch.Tensor:
     return torch.cat([heatmaps[..., :1], heatmaps[..., :-1]], dim=-1)
 
 
+def needs_flip_shift(codec: HeatmapCodec) -> bool:
+    """Whether mirrored heatmaps get the official one-pixel shift: a mirrored input pixel lands
+    (stride − 1) input pixels off its heatmap pixel, ~1 heatmap pixel at stride 4 and none at
+    full resolution (FR-SBN), where the shift would only add an error."""
+    return bool(np.any(codec.stride > 1))
+
+
 def _last(output: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
     """Models with intermediate supervision return a list; the last entry is the prediction."""
     return output[-1] if isinstance(output, list | tuple) else output

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from pose.data.dataset import TopDownDataset
 from pose.evaluate.coco_eval import coco_keypoint_eval, keypoint_results, rescore
-from pose.evaluate.inference import final_preds, model_heatmaps
+from pose.evaluate.inference import final_preds, model_heatmaps, needs_flip_shift
 from pose.evaluate.oracle import predict_oracle
 from pose.io import write_json
 
@@ -44,13 +44,14 @@ def predict(model: torch.nn.Module, dataset: TopDownDataset, batch_size: int = 3
                          "are augmented crops")
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=str(device).startswith("cuda"))
+    shift = needs_flip_shift(dataset.codec)
     was_training = model.training
     model.to(device).eval()
     preds: list[dict] = []
     try:
         for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
             images = batch["image"].to(device, non_blocking=True)
-            heatmaps = model_heatmaps(model, images, flip_test).float().cpu().numpy()
+            heatmaps = model_heatmaps(model, images, flip_test, shift=shift).float().cpu().numpy()
             meta = {k: v.numpy() for k, v in batch["meta"].items()}
             coords, maxvals = final_preds(dataset.codec, heatmaps, meta["center"], meta["scale"],
                                           blur_kernel, offset)

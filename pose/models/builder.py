@@ -10,9 +10,18 @@ import yaml
 from torch import nn
 
 from pose.errors import ConfigError
+from pose.models.danet import DANet
+from pose.models.frsbn import FRSBN
 from pose.models.hrnet import HRNet
 from pose.models.simplebaseline import SimpleBaseline
-from pose.models.spec import HRNetSpec, ModelSpec, SimpleBaselineSpec, parse_spec
+from pose.models.spec import (
+    DANetSpec,
+    FRSBNSpec,
+    HRNetSpec,
+    ModelSpec,
+    SimpleBaselineSpec,
+    parse_spec,
+)
 
 MODELS_YAML = Path("params/models.yaml")
 
@@ -26,6 +35,8 @@ def validate_spec(spec: Mapping[str, Any], where: str) -> None:
 BUILDERS: dict[type, Callable[[Any], nn.Module]] = {
     HRNetSpec: HRNet,
     SimpleBaselineSpec: SimpleBaseline,
+    FRSBNSpec: FRSBN,
+    DANetSpec: DANet,
 }
 
 
@@ -43,7 +54,8 @@ def output_stride(spec: Mapping[str, Any], where: str = "model") -> int:
 
 
 def build_model(spec: Mapping[str, Any], where: str = "model") -> nn.Module:
-    """(B,3,H,W) float -> (B,num_joints,H/4,W/4) heatmaps, freshly initialised."""
+    """(B,3,H,W) float -> (B,num_joints,H/s,W/s) heatmaps (s = `output_stride`), freshly
+    initialised: a spec's `pretrained` file is not read here (pose.models.pretrained)."""
     return build_typed(parse_spec(spec, where))
 
 

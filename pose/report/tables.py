@@ -5,7 +5,8 @@ reproduced figure follows the paper's protocol, so a smoke-scale number never pa
 figure. A row whose experiment the scale does not train (scales.yaml `train`) reads "not trained
 at <scale> scale"; other missing inputs read "not run" (a table can be built from complexity
 alone); malformed inputs raise `DataError` naming the file, since a silently wrong table is worse
-than none.
+than none. A table whose paper AP is from a split the project does not evaluate (`ap_split:
+test-dev`) shows no reproduced AP at all, rather than a val figure under a test-dev heading.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ WITHIN_PCT = 2.0  # a measured params/GFLOPs figure this close to the paper's co
 NA = "n/a"
 MISSING_PAPER = "—"
 BOXES_SHORT = {"detections": "det boxes", "gt": "GT boxes"}
+EVALUATED_SPLITS = ("val",)  # COCO splits the evaluate stage produces an AP for
 
 COLUMNS = (
     ("Model", "l"),
@@ -154,6 +156,10 @@ def not_trained_cell(scale: str) -> str:
     return f"not trained at {scale} scale"
 
 
+def not_evaluated_cell(split: str) -> str:
+    return f"no {split} evaluation"
+
+
 def _within(delta_pct: float | None, paper: float | None) -> bool | None:
     """Whether a measured figure is within WITHIN_PCT of the paper's; None where the paper gives
     none (such rows are not counted) and False where it is not measured yet."""
@@ -183,12 +189,16 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
     """The table's rows as numbers: paper figures, reproduced figures, complexity and deltas."""
     spec = registry.table(table)
     trained_here = set(registry.trained_experiments(scale))
+    # A table whose AP is from a split the project does not evaluate (test-dev) reads no eval.json:
+    # its val AP is another figure than the paper's.
+    split_evaluated = spec.ap_split in EVALUATED_SPLITS
     rows = []
     for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
         resolved = registry.resolve(row.experiment, scale)
         trained = row.experiment in trained_here
         # An eval.json left from an earlier selection is not this scale's figure: not read.
         ev_file = eval_path(runs_dir, scale, row.experiment) if trained else None
+        ev_file = ev_file if split_evaluated else None
         cx_file = complexity_path(runs_dir, row.experiment)
         ev = load_eval(ev_file, row.experiment, scale) if ev_file else None
         cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
@@ -229,6 +239,7 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
                     "gflops": row.paper.gflops,
                 },
                 "paper_protocol": protocol,
+                "ap_split": spec.ap_split,
                 "trained": trained,
                 "reproduced": reproduced,
                 "delta_ap": delta_ap,
@@ -275,13 +286,19 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _reproduced_ap_cell(row: dict, scale: str) -> str:
+    if row["ap_split"] not in EVALUATED_SPLITS:
+        return not_evaluated_cell(row["ap_split"])
+    return reproduced_cell(row["reproduced"]) if row["trained"] else not_trained_cell(scale)
+
+
 def render_row(row: dict, scale: str) -> list[str]:
     cx = row["complexity"] or {}
     return [
         _escape(row["label"]),
         f"`{row['experiment']}`",
         _paper(row["paper"]["ap"]),
-        reproduced_cell(row["reproduced"]) if row["trained"] else not_trained_cell(scale),
+        _reproduced_ap_cell(row, scale),
         _signed(row["delta_ap"]),
         _paper(row["paper"]["params_m"]),
         _fixed(cx.get("params_m"), 2),
@@ -313,6 +330,13 @@ def summary_line(summary: dict) -> str:
 
 
 def _reproduced_note(scale: str, rows: list[dict]) -> str:
+    split = rows[0]["ap_split"] if rows else EVALUATED_SPLITS[0]
+    if split not in EVALUATED_SPLITS:
+        return (
+            f"The paper's AP column is from COCO **{split}**; this project evaluates on "
+            f"{', '.join(EVALUATED_SPLITS)} only, so no reproduced AP is shown (a val figure is "
+            f"not a {split} figure): see the val tables for the same experiments."
+        )
     note = (
         f"Reproduced AP (×100) at **{scale}** scale, marked with its scale, dataset and boxes. "
         "ΔAP is given only where the reproduction follows the paper's protocol: full scale, and "
@@ -366,6 +390,7 @@ def build_table(
         "table": table,
         "title": spec.title,
         "caption": spec.caption,
+        "ap_split": spec.ap_split,
         "scale": scale,
         "complexity_summary": summary,
         "rows": rows,

@@ -87,3 +87,11 @@ def test_final_preds_map_heatmap_pixels_through_the_inverse_box_affine() -> None
     # one heatmap pixel is scale·200 / 48 image pixels
     assert coords[0, 1, 0] - coords[0, 0, 0] == pytest.approx(-14 * 0.9 * 200 / 48, rel=1e-5)
     np.testing.assert_allclose(maxvals, 1.0)
+
+
+def test_flip_shift_only_when_heatmaps_are_coarser_than_the_input() -> None:
+    from pose.data.codec import HeatmapCodec
+    from pose.evaluate.inference import needs_flip_shift
+
+    assert needs_flip_shift(HeatmapCodec((192, 256), (48, 64), 2.0))
+    assert not needs_flip_shift(HeatmapCodec((192, 256), (192, 256), 8.0))

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from pose.models import build_model, load_model_specs
+from pose.models import build_model, load_model_specs, parse_spec
 
 PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
 SPECS = load_model_specs(PARAMS_DIR / "models.yaml")
@@ -21,7 +21,8 @@ def test_every_model_trains_one_step(name: str, hw: tuple[int, int]) -> None:
     torch.manual_seed(0)
     model = build_model(SPECS[name], name).train()
     heatmaps = model(torch.randn(1, 3, *hw))
-    assert heatmaps.shape == (1, SPECS[name]["num_joints"], hw[0] // 4, hw[1] // 4)
+    stride = parse_spec(SPECS[name], name).output_stride  # 4, or 1 for full-resolution FR-SBN
+    assert heatmaps.shape == (1, SPECS[name]["num_joints"], hw[0] // stride, hw[1] // stride)
     heatmaps.square().mean().backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]
     assert not unused, f"{name}: parameters outside the forward pass: {unused[:5]}"

@@ -1,0 +1,92 @@
+"""DANet's single pyramid (Luo et al., Sec. III, Fig. 3): the four backbone levels are brought to
+one width by lateral 1x1 convs and merged from the coarsest level up (the paper's "bottom-up
+path") by a sum or the second-order fusion unit (SFU, Sec. III-B); a regressor turns the finest
+merged map into heatmaps. The lateral and upsampling units follow the single-stage MSPN / CPN
+GlobalNet the paper compares against: 1x1 conv + BN laterals, bilinear upsampling then 1x1 conv
++ BN, ReLU after each merge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pose.models.blocks import conv_bn
+from pose.models.dense import bn_relu_conv
+from pose.models.heads import make_final_layer
+
+
+def upsample_bilinear(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Bilinear upsampling to `like`'s size, corners aligned (MSPN's up path)."""
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
+
+
+class SecondOrderFusion(nn.Module):
+    """SFU (eq. 3): lambda = Sigmoid(theta(Cat(f_td, f_bu))), f = lambda f_td + (1 - lambda)
+    f_bu. theta is Fig. 4's three-layer block: BN-ReLU-1x1 conv from the concatenation to
+    `hidden` channels, BN-ReLU-9x9 depthwise conv, BN-ReLU-1x1 conv to one weight map."""
+
+    def __init__(self, channels: int, hidden: int, kernel: int) -> None:
+        super().__init__()
+        self.theta = nn.Sequential(
+            bn_relu_conv(2 * channels, hidden, 1),
+            bn_relu_conv(hidden, hidden, kernel, groups=hidden),
+            bn_relu_conv(hidden, 1, 1),
+        )
+
+    def weights(self, f_td: torch.Tensor, f_bu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lambda, 1 - lambda), each (B, 1, H, W): they sum to 1 at every pixel."""
+        lam = torch.sigmoid(self.theta(torch.cat([f_td, f_bu], dim=1)))
+        return lam, 1 - lam
+
+    def forward(self, f_td: torch.Tensor, f_bu: torch.Tensor) -> torch.Tensor:
+        lam, rest = self.weights(f_td, f_bu)
+        return lam * f_td + rest * f_bu
+
+
+class SumFusion(nn.Module):
+    """The plain merge of a feature pyramid: f_td + f_bu."""
+
+    def forward(self, f_td: torch.Tensor, f_bu: torch.Tensor) -> torch.Tensor:
+        return f_td + f_bu
+
+
+class SinglePyramid(nn.Module):
+    """Levels (finest first) -> the finest merged map at `width` channels: x_L = ReLU(lat_L), then
+    from coarse to fine x_l = ReLU(fuse(lat_l, up_l(x_{l+1}))), lat a 1x1 conv + BN of the backbone
+    level ("top-down" features f_td), up bilinear upsampling then 1x1 conv + BN (f_bu)."""
+
+    def __init__(self, channels: Sequence[int], width: int, fusion: str, sfu_hidden: int,
+                 sfu_kernel: int) -> None:
+        super().__init__()
+        self.lateral = nn.ModuleList(conv_bn(c, width, 1, relu=False) for c in channels)
+        self.up = nn.ModuleList(conv_bn(width, width, 1, relu=False) for _ in channels[:-1])
+        self.fuse = nn.ModuleList(
+            SecondOrderFusion(width, sfu_hidden, sfu_kernel) if fusion == "sfu" else SumFusion()
+            for _ in channels[:-1]
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, levels: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = self.relu(self.lateral[-1](levels[-1]))
+        for i in reversed(range(len(levels) - 1)):
+            f_td = self.lateral[i](levels[i])
+            f_bu = self.up[i](upsample_bilinear(x, f_td))
+            x = self.relu(self.fuse[i](f_td, f_bu))
+        return x
+
+
+class Regressor(nn.Module):
+    """Heatmaps from the aggregated representation: 1x1 conv + BN + ReLU at the pyramid width,
+    then the final conv to one heatmap per joint (MSPN's res_conv1 / res_conv2 on its finest
+    level; the final conv keeps its bias, as every final layer here)."""
+
+    def __init__(self, width: int, num_joints: int, final_kernel: int) -> None:
+        super().__init__()
+        self.hidden = conv_bn(width, width, 1)
+        self.final_layer = make_final_layer(width, num_joints, final_kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_layer(self.hidden(x))
