@@ -3,7 +3,7 @@ code (conv1/bn1/.../downsample.0/.1) so published checkpoints load by name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,14 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Nearest upsampling to `like`'s size (HRNet's up-paths): equals x2**k when sizes divide,
     and also copes with inputs whose size is not a multiple of 32."""
     return F.interpolate(x, size=like.shape[-2:], mode="nearest")
+
+
+def resize_bilinear(x: torch.Tensor, size: Sequence[int], align_corners: bool = False
+                    ) -> torch.Tensor:
+    """Bilinear resize to (H, W), up or down; a tensor already that size is returned as is."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=align_corners)
 
 
 class BasicBlock(nn.Module):

@@ -8,17 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pose.models.blocks import conv_bn
-
-
-def resize_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize to (H, W), up or down (a factor-2 reduction averages 2x2 neighbours)."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+from pose.models.blocks import conv_bn, resize_bilinear
 
 
 class GlobalContextBlock(nn.Module):
@@ -74,7 +66,7 @@ class ConcatFuse(nn.Module):
         self.fuse = conv_bn(channels + extra_channels, channels, kernel=3)
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
-        return self.fuse(torch.cat([x, resize_to(extra, x.shape[-2:])], dim=1))
+        return self.fuse(torch.cat([x, resize_bilinear(extra, x.shape[-2:])], dim=1))
 
 
 class SAMFCD(nn.Module):
@@ -95,6 +87,6 @@ class SAMFCD(nn.Module):
         self, features: Sequence[torch.Tensor], heatmaps: Sequence[torch.Tensor]
     ) -> torch.Tensor:
         size = max((f.shape[-2:] for f in features), key=lambda s: s[0] * s[1])
-        feats = torch.cat([resize_to(f, size) for f in features], dim=1)
-        sahs = torch.cat([resize_to(s, size) for s in heatmaps], dim=1)
+        feats = torch.cat([resize_bilinear(f, size) for f in features], dim=1)
+        sahs = torch.cat([resize_bilinear(s, size) for s in heatmaps], dim=1)
         return self.fuse_features(feats) * self.fuse_attention(sahs)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from pose.models.attention import ChannelGate
-from pose.models.blocks import BN_MOMENTUM
+from pose.models.blocks import BN_MOMENTUM, conv_bn
 from pose.models.spec import DenseBackboneSpec
 
 # How the mask M multiplies the new features (Table VI): OAB's (1 - M), MAU-Variant1's M and
@@ -39,9 +39,7 @@ def pointwise_depthwise(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
     xunit (Kligvasser et al.), which MAU's psi and xunit share (DANet: 'similar settings can also
     be found in [23], [24]')."""
     return nn.Sequential(
-        nn.BatchNorm2d(in_ch, momentum=BN_MOMENTUM),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(in_ch, out_ch, 1, bias=False),
+        *bn_relu_conv(in_ch, out_ch, 1),
         nn.BatchNorm2d(out_ch, momentum=BN_MOMENTUM),
         nn.Conv2d(out_ch, out_ch, kernel, padding=kernel // 2, groups=out_ch, bias=False),
     )
@@ -128,17 +126,9 @@ class DenseLayer(nn.Module):
 def make_stem(kind: str, width: int) -> nn.Sequential:
     """Stride-4 stem, conv + BN + ReLU. "danet": Table I's 7x7 s2 and 3x3 s2 convs; "densenet":
     7x7 s2 conv and 3x3 s2 max pooling (Huang et al.)."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False),
-        nn.BatchNorm2d(width, momentum=BN_MOMENTUM),
-        nn.ReLU(inplace=True),
-    ]
+    layers: list[nn.Module] = [*conv_bn(3, width, 7, stride=2)]
     if kind == "danet":
-        layers += [
-            nn.Conv2d(width, width, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(width, momentum=BN_MOMENTUM),
-            nn.ReLU(inplace=True),
-        ]
+        layers += [*conv_bn(width, width, 3, stride=2)]
     else:
         layers.append(nn.MaxPool2d(3, stride=2, padding=1))
     return nn.Sequential(*layers)

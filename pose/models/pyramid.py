@@ -10,17 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pose.models.blocks import conv_bn
+from pose.models.blocks import conv_bn, resize_bilinear
 from pose.models.dense import bn_relu_conv
 from pose.models.heads import make_final_layer
-
-
-def upsample_bilinear(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Bilinear upsampling to `like`'s size, corners aligned (MSPN's up path)."""
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=True)
 
 
 class SecondOrderFusion(nn.Module):
@@ -73,7 +67,8 @@ class SinglePyramid(nn.Module):
         x = self.relu(self.lateral[-1](levels[-1]))
         for i in reversed(range(len(levels) - 1)):
             f_td = self.lateral[i](levels[i])
-            f_bu = self.up[i](upsample_bilinear(x, f_td))
+            # MSPN's up path: bilinear with corners aligned
+            f_bu = self.up[i](resize_bilinear(x, f_td.shape[-2:], align_corners=True))
             x = self.relu(self.fuse[i](f_td, f_bu))
         return x
 
