@@ -1,4 +1,4 @@
-"""Reproduce the papers' tables: prepare data → train → evaluate → complexity → tables → report.
+"""Reproduce the papers' tables: fetch data → train → evaluate → complexity → tables → report.
 
 Every rule calls the `pose` CLI; the experiment list, scales and tables come from params/ (the same
 registry dvc.yaml iterates over). `snakemake --cores 2` runs the embedded smoke scale;
@@ -22,6 +22,9 @@ DATASET = config["dataset"]
 check_pipeline(REGISTRY, SCALE, DATASET)
 EXPERIMENTS = list(REGISTRY.experiments)
 TRAINED = REGISTRY.trained_experiments(SCALE)
+DATA = REGISTRY.data_sources(SCALE)  # {source: folder} the fetch rules make
+TEST_DEV_DATA = REGISTRY.test_dev_sources(DATASET)  # fetched for test-dev submissions only
+TEST_DEV = REGISTRY.test_dev_experiments(SCALE)
 TABLES = list(REGISTRY.tables)
 RUNS = f"runs/{SCALE}"
 
@@ -30,6 +33,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/testdev.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/report.smk"
 

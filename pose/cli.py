@@ -50,18 +50,10 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> None:
-    root = stages.fetch_stage(_registry(args), args.dataset)
-    print(f"dataset {args.dataset!r} complete at {root}")
-
-
-def cmd_prepare(args: argparse.Namespace) -> None:
     registry = _registry(args)
-    spec = registry.dataset(args.dataset)
-    if spec.source == "synthetic":
-        root = stages.synth_stage(registry, args.dataset, None, _progress(args))
-    else:
-        root = stages.fetch_stage(registry, args.dataset)
-    print(f"dataset {args.dataset!r} ready at {root}")
+    for name in args.names:
+        for line in stages.fetch_stage(registry, name, _progress(args)):
+            print(line)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -101,6 +93,37 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             exp, args.checkpoint, args.boxes, _progress(args), untrained=args.untrained
         )
     print(json.dumps(record, indent=2))
+
+
+def cmd_predict_test_dev(args: argparse.Namespace) -> None:
+    from pose.evaluate.testdev import predict_test_dev
+
+    registry = _registry(args)
+    exp = registry.resolve(args.experiment, _scale(args, registry))
+    path = predict_test_dev(exp, _progress(args))
+    print(f"test-dev submission: {path} (upload it to the COCO keypoint evaluation server, then "
+          f"`pose import-server-stats FILE --experiment {args.experiment}`)")
+
+
+def cmd_import_server_stats(args: argparse.Namespace) -> None:
+    from pose.evaluate.server_stats import import_server_stats
+
+    registry = _registry(args)
+    path = import_server_stats(args.file, args.experiment, _scale(args, registry))
+    print(f"test-dev stats recorded in {path}")
+
+
+def cmd_pckh(args: argparse.Namespace) -> None:
+    from pose.data.mpii import read_mpii_gt
+    from pose.evaluate.mpii_predictions import read_pred_mat
+    from pose.evaluate.pckh import evaluate_mpii
+
+    table = evaluate_mpii(read_pred_mat(args.predictions), read_mpii_gt(args.annotations),
+                          threshold=args.threshold)
+    if args.format == "json":
+        print(json.dumps(table))
+    else:
+        print(" | ".join(f"{k} {v:.1f}" for k, v in table.items()))
 
 
 def cmd_complexity(args: argparse.Namespace) -> None:
@@ -198,13 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output root (default: the dataset's root)")
     p.set_defaults(func=cmd_synth)
 
-    p = add("fetch", help="check a downloaded dataset's layout")
-    p.add_argument("dataset")
-    p.set_defaults(func=cmd_fetch)
-
-    p = add("prepare", help="make a dataset ready: synthesise or fetch, by its source")
-    p.add_argument("dataset")
-    p.set_defaults(func=cmd_prepare)
+    for name, text in (
+        ("fetch", "fetch (or generate) sources or datasets; a re-run verifies, downloads nothing"),
+        ("prepare", "the same as fetch: make a dataset or source ready"),
+    ):
+        p = add(name, help=text)
+        p.add_argument("names", nargs="+", metavar="NAME",
+                       help="a source of params/sources.yaml or a dataset of datasets.yaml")
+        p.set_defaults(func=cmd_fetch)
 
     p = add("train", help="train one experiment (resumes from its last checkpoint)")
     p.add_argument("experiment")
@@ -229,6 +253,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma", type=float, default=2.0, help="heatmap sigma for --oracle")
     p.add_argument("--out", type=Path, help="also write the record to this JSON file")
     p.set_defaults(func=cmd_evaluate)
+
+    p = add("predict-test-dev", help="COCO test-dev results, zipped for the evaluation server")
+    p.add_argument("experiment")
+    scale_arg(p)
+    p.set_defaults(func=cmd_predict_test_dev)
+
+    p = add("import-server-stats", help="record the stats the COCO evaluation server returned")
+    p.add_argument("file", type=Path, help="the server's stats (JSON, or pycocotools' summary)")
+    p.add_argument("--experiment", required=True)
+    scale_arg(p)
+    p.set_defaults(func=cmd_import_server_stats)
+
+    p = add("pckh", help="MPII PCKh of a pred.mat against gt_valid.mat (DANet Table VIII)")
+    p.add_argument("predictions", type=Path, help="pred.mat holding `preds` (N x 16 x 2)")
+    p.add_argument("--annotations", type=Path, default=Path("data/mpii/annot/gt_valid.mat"))
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--format", choices=["json", "text"], default="text")
+    p.set_defaults(func=cmd_pckh)
 
     p = add("complexity", help="params and GFLOPs of a paper-size model")
     p.add_argument("model")

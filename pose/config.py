@@ -39,6 +39,16 @@ class DatasetSpec:
     train: SplitSpec
     val: SplitSpec
     synth: dict = field(default_factory=dict)
+    # params/sources.yaml entries whose folders make up `root` (fetched, or generated)
+    sources: list[str] = field(default_factory=list)
+    # COCO test-dev: the image-info file, its images and the person detections. No public ground
+    # truth: predictions are uploaded to the evaluation server (pose.evaluate.testdev).
+    test_dev: SplitSpec | None = None
+
+    def __post_init__(self) -> None:
+        # from_dict builds nested dataclasses of required fields only; build the optional one
+        if isinstance(self.test_dev, dict):
+            object.__setattr__(self, "test_dev", from_dict(SplitSpec, self.test_dev, "test_dev"))
 
     def path(self, relative: str) -> Path:
         return Path(self.root) / relative
@@ -164,8 +174,9 @@ class TableSpec:
     title: str
     rows: list[dict]
     caption: str = ""
-    # The COCO split the paper's AP column was measured on. The project evaluates val2017 only,
-    # so a test-dev table shows no reproduced AP: a val figure must not pass for a test-dev one.
+    # The COCO split the paper's AP column was measured on. A test-dev table never shows a val
+    # AP (a val figure must not pass for a test-dev one): only the evaluation server's stats for
+    # the project's test-dev submission (`pose import-server-stats`).
     ap_split: Literal["val", "test-dev"] = "val"
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: list[str] = field(default_factory=list)
@@ -277,6 +288,7 @@ class ResolvedExperiment:
         for key in ("device", "num_workers", "threads", "gpus", "val_every"):
             d.pop(key)
         d["recipe"].pop("test")
+        d["dataset"].pop("test_dev")  # only predicted on, never trained on
         return stable_hash(d)
 
     @property
@@ -300,6 +312,8 @@ class Registry:
     default_scale: str | None
     # params/pipeline.yaml as read: scale, dataset and the derived `train` mapping.
     pipeline: dict = field(default_factory=dict)
+    # params/sources.yaml (pose.data.fetch.spec.Sources): where the real data comes from
+    sources: Any = None
 
     # ---- lookups with clear errors
     def _get(self, kind: str, table: dict, name: str) -> Any:
@@ -375,6 +389,41 @@ class Registry:
         trained = self.trained_experiments(scale)
         return sorted({self.resolve(e, scale).dataset_name for e in trained})
 
+    def init_source(self, experiment: str, scale: str) -> str | None:
+        """The source holding the experiment's ImageNet checkpoint (None: trained from scratch,
+        or the scale turns pretraining off)."""
+        pretrained = self.resolve(experiment, scale).model_spec.get("pretrained")
+        return self.sources.owner_of(pretrained) if pretrained else None
+
+    def data_sources(self, scale: str) -> dict[str, str]:
+        """{source: folder} the scale's runs need: its dataset's sources and the checkpoints of
+        the models it trains. dvc.yaml's data stage and the Snakefile's fetch rules iterate
+        over it."""
+        names = [s for d in self.datasets_for_scale(scale) for s in self.dataset(d).sources]
+        for exp in self.trained_experiments(scale):
+            init = self.init_source(exp, scale)
+            if init is not None and init not in names:
+                names.append(init)
+        return {n: self.sources.get(n).out for n in names}
+
+    def test_dev_sources(self, dataset: str) -> dict[str, str]:
+        """{source: folder} of the dataset's test-dev split (image info, images, detections):
+        fetched for the test-dev submission only."""
+        split = self.dataset(dataset).test_dev
+        if split is None:
+            return {}
+        paths = [self.dataset(dataset).path(rel)
+                 for rel in (split.annotations, split.images, split.detections) if rel]
+        names = dict.fromkeys(self.sources.owner_of(p) for p in paths)
+        return {n: self.sources.get(n).out for n in names if n is not None}
+
+    def test_dev_experiments(self, scale: str) -> list[str]:
+        """Trained experiments whose table compares on COCO test-dev (they get a submission)."""
+        wanted = {row.experiment for name, table in self.tables.items()
+                  if table.ap_split == "test-dev"
+                  for row in table.typed_rows(f"{self.params_dir}/papers/{name}.yaml")}
+        return [e for e in self.trained_experiments(scale) if e in wanted]
+
     def complexity_targets(self) -> list[tuple[str, str]]:
         """(model, paper input) pairs whose complexity the tables need, each once."""
         return sorted({(e.model, e.input) for e in self.experiments.values()})
@@ -386,6 +435,7 @@ def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = Tr
     With `check_pipeline=False` pipeline.yaml is read if it can be, never checked: for callers
     that run at another scale, check it themselves, or rewrite it (`pose use-scale`).
     """
+    from pose.data.fetch.spec import load_sources
     from pose.models import validate_spec  # models validate their own spec keys
 
     p = Path(params_dir)
@@ -414,7 +464,8 @@ def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = Tr
     tables = {name: _load_table(p, name) for name in _table_names(p)}
     pipeline = _read_pipeline(p, required=check_pipeline)
     registry = Registry(
-        p, datasets, recipes, models, experiments, scales, tables, pipeline.get("scale"), pipeline
+        p, datasets, recipes, models, experiments, scales, tables, pipeline.get("scale"), pipeline,
+        sources=load_sources(p),
     )
     _cross_check(registry)
     if check_pipeline:
@@ -451,17 +502,25 @@ def _load_table(p: Path, name: str) -> TableSpec:
 
 
 # --------------------------------------------------------------------------- pipeline.yaml
-PIPELINE_KEYS = ("scale", "dataset", "train")
+PIPELINE_KEYS = ("scale", "dataset", "data", "train")
+
+
+# What a training run depends on besides its dataset when it starts from no checkpoint: the
+# loader code, which decides that nothing is loaded (DVC needs one path per dependency slot).
+NO_INIT_DEP = "pose/models/pretrained.py"
 
 
 def pipeline_train(registry: Registry, scale: str) -> dict[str, dict[str, str]]:
     """pipeline.yaml's `train`: what dvc.yaml's train/evaluate stages iterate over (DVC templating
-    cannot filter experiments.yaml by the scale's selection itself)."""
+    cannot filter experiments.yaml by the scale's selection itself). `init` is the folder of the
+    run's ImageNet checkpoint, a dependency of its training."""
     exps = registry.experiments
-    return {
-        name: {"model": exps[name].model, "recipe": exps[name].recipe}
-        for name in registry.trained_experiments(scale)
-    }
+    out = {}
+    for name in registry.trained_experiments(scale):
+        init = registry.init_source(name, scale)
+        out[name] = {"model": exps[name].model, "recipe": exps[name].recipe,
+                     "init": registry.sources.get(init).out if init else NO_INIT_DEP}
+    return out
 
 
 def pipeline_for_scale(registry: Registry, scale: str) -> dict:
@@ -472,7 +531,9 @@ def pipeline_for_scale(registry: Registry, scale: str) -> dict:
             f"scale {scale!r} trains on datasets {datasets}; the pipeline runs one dataset per "
             "scale (set the scale's `dataset` in scales.yaml)"
         )
-    return {"scale": scale, "dataset": datasets[0], "train": pipeline_train(registry, scale)}
+    return {"scale": scale, "dataset": datasets[0],
+            "data": {k: {"out": v} for k, v in registry.data_sources(scale).items()},
+            "train": pipeline_train(registry, scale)}
 
 
 def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) -> None:
@@ -525,6 +586,13 @@ def check_pipeline_file(registry: Registry) -> None:
             f"{sorted(registry.scales)}; run `pose use-scale SCALE`"
         )
     check_pipeline_dataset(registry, scale, registry.pipeline.get("dataset"))
+    want = {k: {"out": v} for k, v in registry.data_sources(scale).items()}
+    if registry.pipeline.get("data") != want:
+        raise ConfigError(
+            f"{registry.params_dir}/pipeline.yaml: `data` is out of date with sources.yaml, "
+            f"datasets.yaml and scales.yaml {scale} (expected sources {sorted(want)}); it is "
+            f"derived: run `pose use-scale {scale}`"
+        )
     check_pipeline_train(registry, scale, registry.pipeline.get("train"))
 
 
@@ -618,6 +686,38 @@ def _cross_check(reg: Registry) -> None:
     for sname in reg.scales:
         for ename, exp in reg.experiments.items():
             _check_resolved(reg.resolve(ename, sname), f"{p}/scales.yaml: {sname}", exp)
+    _check_sources(reg)
+
+
+def _check_sources(reg: Registry) -> None:
+    """Datasets and checkpoints must come from sources: a synthetic dataset from its generator,
+    every path of a fetched one from one of its sources' folders, every `pretrained` file from a
+    source (so the data stage fetches it before training)."""
+    p = reg.params_dir
+    for name, ds in reg.datasets.items():
+        where = f"{p}/datasets.yaml: {name}.sources"
+        specs = {s: reg.sources.get(s) for s in ds.sources}
+        if ds.source == "synthetic":
+            if [(s.generate, s.out) for s in specs.values()] != [(name, ds.root)]:
+                raise ConfigError(f"{where}: a synthetic dataset has one source, with "
+                                  f"`generate: {name}` and `out: {ds.root}`")
+            continue
+        for split, spec in (("train", ds.train), ("val", ds.val), ("test_dev", ds.test_dev)):
+            for rel in (spec.annotations, spec.images, spec.detections) if spec else ():
+                owner = rel and reg.sources.owner_of(ds.path(rel))
+                # train/val come from the dataset's sources; test-dev from any source (only the
+                # test-dev submission stage fetches it)
+                if rel and (owner is None or (split != "test_dev" and owner not in specs)):
+                    raise ConfigError(
+                        f"{where}: {name}.{split}: {ds.path(rel)} is in none of the "
+                        f"{'dataset' if split != 'test_dev' else 'registry'}'s sources "
+                        f"({sorted(specs)}); add the source that fetches it"
+                    )
+    for model, spec in reg.models.items():
+        pretrained = spec.get("pretrained")
+        if pretrained and reg.sources.owner_of(pretrained) is None:
+            raise ConfigError(f"{p}/models.yaml: {model}.pretrained: {pretrained} is in no "
+                              f"source folder of {p}/sources.yaml")
     for tname, table in reg.tables.items():
         for row in table.typed_rows(f"{p}/papers/{tname}.yaml"):
             if row.experiment not in reg.experiments:

@@ -59,28 +59,43 @@ def _refuse_foreign_dir(root: Path) -> None:
         )
 
 
-def fetch_stage(registry: Registry, dataset: str) -> Path:
-    """Check that a downloaded dataset is complete in the layout params/datasets.yaml names.
+def fetch_stage(registry: Registry, name: str, progress: bool) -> list[str]:
+    """Make a source's folder, or every source of a dataset, whole; returns one line per source.
 
-    Downloading is not automated yet: until it is, this stage names every missing file, so a run
-    never starts training on a partial dataset.
-    """
-    spec = registry.dataset(dataset)
-    if spec.source == "synthetic":
-        raise PoseError(
-            f"dataset {dataset!r} is synthetic: generate it with `pose synth {dataset}`"
-        )
-    wanted = [spec.path(spec.train.annotations), spec.path(spec.train.images),
-              spec.path(spec.val.annotations), spec.path(spec.val.images)]
-    if spec.val.detections:
-        wanted.append(spec.path(spec.val.detections))
+    A generated source (the synthetic dataset) is generated; a fetched dataset is then checked
+    for every file its splits name, so a run never starts training on a partial dataset."""
+    from pose.data.fetch.fetch import fetch_source
+
+    sources = registry.sources
+    if name in sources.sources:
+        spec = sources.get(name)
+        if spec.generate is not None:
+            root = synth_stage(registry, spec.generate, None, progress)
+            return [f"{name}: generated {root}"]
+        result = fetch_source(sources, name, progress=progress)
+        done = (f"downloaded {', '.join(result.downloaded)}" if result.downloaded
+                else "nothing downloaded")
+        return [f"{name}: {result.status} {result.out} ({done})"]
+    if name not in registry.datasets:
+        raise PoseError(f"{name!r} is neither a source of {sources.path} "
+                        f"({', '.join(sources.sources)}) nor a dataset "
+                        f"({', '.join(registry.datasets)})")
+    spec = registry.dataset(name)
+    lines = [line for s in spec.sources for line in fetch_stage(registry, s, progress)]
+    if spec.source != "synthetic":
+        _check_dataset_files(name, spec)
+    return lines
+
+
+def _check_dataset_files(name: str, spec) -> None:
+    wanted = [spec.path(p) for split in (spec.train, spec.val)
+              for p in (split.annotations, split.images, split.detections) if p]
     missing = [str(p) for p in wanted if not p.exists()]
     if missing:
         raise DataError(
-            f"dataset {dataset!r} is incomplete; place these under {spec.root}/ "
-            f"(layout from params/datasets.yaml): {', '.join(missing)}"
+            f"dataset {name!r} is incomplete after fetching its sources: {', '.join(missing)} "
+            "missing (paths from params/datasets.yaml)"
         )
-    return Path(spec.root)
 
 
 def train_stage(exp: ResolvedExperiment, progress: bool) -> Path:

@@ -26,6 +26,7 @@ TINY_SCALE = {
             "stage1_blocks": 1,
             "stage_modules": [1, 1, 1],
             "stage_blocks": [1, 1, 1],
+            "pretrained": None,
         },
         # No ImageNet file at tiny scale either (smoke sets the same).
         "simplebaseline": {"depth": 18, "base_width": 16, "head": {"deconv_channels": 16},

@@ -152,7 +152,9 @@ def test_use_scale_rewrites_pipeline_and_a_stale_one_stops_commands_at_its_scale
     assert yaml.safe_load(pipeline.read_text()) == {
         "scale": "tiny",
         "dataset": "synthetic",
-        "train": {TINY_TRAIN[0]: {"model": "hrnet_w32", "recipe": "hrnet"}},
+        "data": {"synthetic": {"out": "data/synthetic"}},
+        "train": {TINY_TRAIN[0]: {"model": "hrnet_w32", "recipe": "hrnet",
+                                  "init": "pose/models/pretrained.py"}},
     }
     code, _, _ = run(["--params", "params", "table", "baselines"], capsys)
     assert code == 0

@@ -217,14 +217,17 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
     text = (params / "pipeline.yaml").read_text()
     assert text.startswith("# ") and "pose use-scale" in text  # the header is kept
     data = yaml.safe_load(text)
+    scratch = "pose/models/pretrained.py"  # smoke loads no ImageNet checkpoint
     assert data == {
         "scale": "smoke",
         "dataset": "synthetic",
+        "data": {"synthetic": {"out": "data/synthetic"}},
         "train": {
-            "hrnet_w48_256x192": {"model": "hrnet_w48", "recipe": "hrnet"},
+            "hrnet_w48_256x192": {"model": "hrnet_w48", "recipe": "hrnet", "init": scratch},
             "simplebaseline_r50_256x192": {
                 "model": "simplebaseline_r50",
                 "recipe": "simplebaseline",
+                "init": scratch,
             },
         },
     }
@@ -233,3 +236,26 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
     reg = load_registry(params)
     assert (reg.default_scale, reg.pipeline["dataset"]) == ("full", "coco")
     assert list(reg.pipeline["train"]) == list(reg.experiments)
+    # full scale fetches COCO's folders and the checkpoints its models start from
+    assert list(reg.pipeline["data"]) == [
+        "coco_train2017", "coco_val2017", "coco_annotations", "coco_detections",
+        "imagenet_hrnet", "imagenet_resnet"]
+    assert reg.pipeline["train"]["simplebaseline_r50_256x192"]["init"] == "data/pretrained/resnet"
+    assert reg.pipeline["train"]["hrnet_w32_256x192"]["init"] == "data/pretrained/hrnet"
+
+
+def test_dataset_paths_must_lie_in_its_sources(params: Path) -> None:
+    datasets = yaml.safe_load((params / "datasets.yaml").read_text())
+    datasets["coco"]["sources"].remove("coco_detections")
+    (params / "datasets.yaml").write_text(yaml.safe_dump(datasets, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"coco.val: data/coco/person_detection_results/COCO_"
+                                          r"val2017\S+ is in none of the dataset's sources"):
+        load_registry(params, check_pipeline=False)
+
+
+def test_pretrained_file_must_come_from_a_source(params: Path) -> None:
+    models = (params / "models.yaml").read_text()
+    (params / "models.yaml").write_text(
+        models.replace("data/pretrained/resnet/resnet50", "weights/resnet50", 1))
+    with pytest.raises(ConfigError, match="weights/resnet50-19c8e357.pth is in no source"):
+        load_registry(params, check_pipeline=False)

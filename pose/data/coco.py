@@ -1,5 +1,6 @@
 """Top-down person instances from a COCO keypoints annotation file, with ground-truth boxes or a
-COCO results-format file of person detections (the official coco.py rules)."""
+COCO results-format file of person detections (the official coco.py rules). Detection boxes need
+only the image list, so they also work on an image-info file (test-dev: no annotations)."""
 
 from __future__ import annotations
 
@@ -55,9 +56,7 @@ def read_annotations(ann_file: Path) -> dict[str, Any]:
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):
             raise DataError(f"{ann_file}: not a COCO keypoints annotation file: no '{key}' list")
-    for img in data["images"]:
-        if not isinstance(img, dict) or not {"id", "width", "height"} <= img.keys():
-            raise DataError(f"{ann_file}: image entry {img!r:.80} lacks id, width or height")
+    _check_images(data["images"], ann_file)
     for ann in data["annotations"]:
         need = {"image_id", "category_id", "bbox", "keypoints", "area"}
         if not isinstance(ann, dict) or not need <= ann.keys():
@@ -65,6 +64,24 @@ def read_annotations(ann_file: Path) -> dict[str, Any]:
         if len(ann["keypoints"]) != 3 * NUM_JOINTS:
             raise DataError(f"{ann_file}: annotation {ann.get('id')} has "
                             f"{len(ann['keypoints'])} keypoint values, expected {3 * NUM_JOINTS}")
+    return data
+
+
+def _check_images(images: list[Any], path: Path) -> None:
+    for img in images:
+        if not isinstance(img, dict) or not {"id", "width", "height"} <= img.keys():
+            raise DataError(f"{path}: image entry {img!r:.80} lacks id, width or height")
+
+
+def read_image_info(path: Path) -> dict[str, Any]:
+    """The image list of a COCO file: a keypoints annotation file or an image-info file (COCO
+    test-dev's `image_info_test-dev2017.json`: images and categories, no annotations). All that
+    detection boxes need, since test-dev has no public ground truth."""
+    data = _read_json(path, "COCO annotation or image-info file")
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DataError(f"{path}: not a COCO annotation or image-info file: expected a JSON "
+                        "object with an 'images' list")
+    _check_images(data["images"], path)
     return data
 
 
@@ -103,7 +120,8 @@ def gt_instances(data: dict[str, Any], image_dir: Path, aspect_ratio: float) -> 
 
 
 def det_instances(data: dict[str, Any], det_file: Path, image_dir: Path, aspect_ratio: float,
-                  score_thresh: float) -> list[Instance]:
+                  score_thresh: float, images_from: str = "the annotation file"
+                  ) -> list[Instance]:
     """Person detections (category 1) with score >= score_thresh (the official test: drop
     score < IMAGE_THRE), each an instance with its box score and zero joints."""
     dets = _read_json(det_file, "person detection results file")
@@ -119,8 +137,8 @@ def det_instances(data: dict[str, Any], det_file: Path, image_dir: Path, aspect_
                             "category_id, bbox, score")
         img = images.get(int(det["image_id"]))
         if img is None:
-            raise DataError(f"{det_file}: detection for image_id {det['image_id']}, which the "
-                            "annotation file does not list (detections for another split?)")
+            raise DataError(f"{det_file}: detection for image_id {det['image_id']}, which "
+                            f"{images_from} does not list (detections for another split?)")
         if det["category_id"] != PERSON_CATEGORY or det["score"] < score_thresh:
             continue
         joints = np.zeros((NUM_JOINTS, 3), dtype=np.float64)
@@ -132,8 +150,10 @@ def det_instances(data: dict[str, Any], det_file: Path, image_dir: Path, aspect_
 def load_instances(ann_file: Path, image_dir: Path, boxes: str | Path = "gt",
                    aspect_ratio: float = 0.75, det_score_thresh: float = 0.0) -> list[Instance]:
     """Instances of `ann_file`'s images: boxes="gt" for the cleaned ground-truth boxes, or the
-    path of a COCO results-format person detection file. aspect_ratio is input w / h."""
-    data = read_annotations(Path(ann_file))
+    path of a COCO results-format person detection file. With detections `ann_file` may be an
+    image-info file (no annotations). aspect_ratio is input w / h."""
     if isinstance(boxes, str) and boxes == "gt":
-        return gt_instances(data, Path(image_dir), aspect_ratio)
-    return det_instances(data, Path(boxes), Path(image_dir), aspect_ratio, det_score_thresh)
+        return gt_instances(read_annotations(Path(ann_file)), Path(image_dir), aspect_ratio)
+    data = read_image_info(Path(ann_file))
+    return det_instances(data, Path(boxes), Path(image_dir), aspect_ratio, det_score_thresh,
+                         images_from=str(ann_file))

@@ -14,6 +14,7 @@ import io
 import logging
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -121,10 +122,12 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
 
     torch.manual_seed(exp.seed)
     model = build_model(exp.model_spec, where=f"model {exp.model_name}")
-    if exp.model_spec.get("pretrained"):  # ImageNet trunk (ResNet families); resuming replaces it
+    if exp.model_spec.get("pretrained"):  # ImageNet trunk (ResNet, HRNet); resuming replaces it
         dropped = load_pretrained(model, exp.model_spec["pretrained"])
+        modules = Counter(key.split(".")[0] for key in dropped)
         log.info("%s: trunk initialised from %s (dropped %s)", exp.name,
-                 exp.model_spec["pretrained"], ", ".join(dropped) or "nothing")
+                 exp.model_spec["pretrained"],
+                 ", ".join(f"{m}: {n} entries" for m, n in modules.items()) or "nothing")
     model = model.to(device)
     check_output_size(model, exp)
     identity = model_identity(exp.model_name, exp.model_spec)

@@ -169,6 +169,9 @@ class HRNetSpec:
     # Efficient HRNet's attention module at the input of stage s on branch b: [[s, b], ...],
     # s in 2..(number of stages), b in 1..s, numbered as in HRNet (stage 1 is the Bottlenecks).
     stage_attention: tuple[tuple[int, int], ...] = ()
+    # An HRNet-Image-Classification ImageNet state dict of this width, loaded into the trunk
+    # before training; build_model never reads it (pose.models.pretrained).
+    pretrained: str | None = None
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: tuple[str, ...] = ()
 
@@ -210,6 +213,8 @@ class HRNetSpec:
                 )
         if len(set(self.stage_attention)) != len(self.stage_attention):
             raise ConfigError(f"{where}.stage_attention: a [stage, branch] site is repeated")
+        if self.pretrained is not None and not self.pretrained:
+            raise ConfigError(f"{where}.pretrained: empty path; give a file or null")
 
 
 @dataclass(frozen=True)

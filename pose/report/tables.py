@@ -5,8 +5,9 @@ reproduced figure follows the paper's protocol, so a smoke-scale number never pa
 figure. A row whose experiment the scale does not train (scales.yaml `train`) reads "not trained
 at <scale> scale"; other missing inputs read "not run" (a table can be built from complexity
 alone); malformed inputs raise `DataError` naming the file, since a silently wrong table is worse
-than none. A table whose paper AP is from a split the project does not evaluate (`ap_split:
-test-dev`) shows no reproduced AP at all, rather than a val figure under a test-dev heading.
+than none. A table whose paper AP is from COCO test-dev (`ap_split: test-dev`) never shows a val
+figure: its reproduced AP is the evaluation server's stats for the project's test-dev submission
+(runs/<scale>/<exp>/test-dev/eval.json, `pose import-server-stats`), or none.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from pose.config import Registry, format_input, parse_input
 from pose.errors import DataError
+from pose.evaluate.server_stats import TEST_DEV, test_dev_eval_path
 from pose.io import atomic_path
 
 EVAL_METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
@@ -27,6 +29,8 @@ NA = "n/a"
 MISSING_PAPER = "—"
 BOXES_SHORT = {"detections": "det boxes", "gt": "GT boxes"}
 EVALUATED_SPLITS = ("val",)  # COCO splits the evaluate stage produces an AP for
+SERVER_SPLITS = (TEST_DEV,)  # splits whose AP only the COCO evaluation server gives
+SERVER_MARK = "test-dev server"
 
 COLUMNS = (
     ("Model", "l"),
@@ -104,6 +108,14 @@ def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
         # pycocotools reports -1 for an area range without ground truth.
         if key in data:
             _require(data, path, key, lambda v: _is_number(v) and -1 <= v <= 1, "a number")
+    return data
+
+
+def load_test_dev_eval(path: Path, experiment: str, scale: str) -> dict | None:
+    """Read and check a test-dev eval.json: the server's stats, imported for this experiment."""
+    data = load_eval(path, experiment, scale)
+    if data is not None:
+        _require(data, path, "split", lambda v: v == TEST_DEV, repr(TEST_DEV))
     return data
 
 
@@ -189,18 +201,19 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
     """The table's rows as numbers: paper figures, reproduced figures, complexity and deltas."""
     spec = registry.table(table)
     trained_here = set(registry.trained_experiments(scale))
-    # A table whose AP is from a split the project does not evaluate (test-dev) reads no eval.json:
-    # its val AP is another figure than the paper's.
-    split_evaluated = spec.ap_split in EVALUATED_SPLITS
+    # A test-dev table reads the server's stats (test-dev/eval.json), never the val eval.json:
+    # a val AP is another figure than the paper's.
+    from_server = spec.ap_split in SERVER_SPLITS
     rows = []
     for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
         resolved = registry.resolve(row.experiment, scale)
         trained = row.experiment in trained_here
         # An eval.json left from an earlier selection is not this scale's figure: not read.
-        ev_file = eval_path(runs_dir, scale, row.experiment) if trained else None
-        ev_file = ev_file if split_evaluated else None
+        where = test_dev_eval_path if from_server else eval_path
+        ev_file = where(runs_dir, scale, row.experiment) if trained else None
         cx_file = complexity_path(runs_dir, row.experiment)
-        ev = load_eval(ev_file, row.experiment, scale) if ev_file else None
+        load = load_test_dev_eval if from_server else load_eval
+        ev = load(ev_file, row.experiment, scale) if ev_file else None
         cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
         protocol = paper_protocol(registry, row.experiment)
 
@@ -213,6 +226,8 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
                 **{k.lower(): _pct(ev.get(k)) for k in EVAL_METRICS[1:]},
                 **{k: ev[k] for k in ("scale", "dataset", "boxes", "input", "flip_test", "epochs")},
             }
+            if from_server:
+                reproduced["split"] = TEST_DEV
             differences = _differences(ev, protocol)
             if not differences and row.paper.ap is not None:
                 delta_ap = round(reproduced["ap"] - row.paper.ap, 4)
@@ -277,6 +292,8 @@ def reproduced_cell(reproduced: dict | None) -> str:
     if reproduced is None:
         return NOT_RUN
     marks = [reproduced["scale"], reproduced["dataset"], BOXES_SHORT[reproduced["boxes"]]]
+    if reproduced.get("split") in SERVER_SPLITS:
+        marks.insert(0, SERVER_MARK)
     if not reproduced["flip_test"]:
         marks.append("no flip")
     return f"{reproduced['ap']:.1f} ({', '.join(marks)})"
@@ -288,7 +305,9 @@ def _escape(text: str) -> str:
 
 def _reproduced_ap_cell(row: dict, scale: str) -> str:
     if row["ap_split"] not in EVALUATED_SPLITS:
-        return not_evaluated_cell(row["ap_split"])
+        if row["reproduced"] is None:
+            return not_evaluated_cell(row["ap_split"])
+        return reproduced_cell(row["reproduced"])
     return reproduced_cell(row["reproduced"]) if row["trained"] else not_trained_cell(scale)
 
 
@@ -333,9 +352,13 @@ def _reproduced_note(scale: str, rows: list[dict]) -> str:
     split = rows[0]["ap_split"] if rows else EVALUATED_SPLITS[0]
     if split not in EVALUATED_SPLITS:
         return (
-            f"The paper's AP column is from COCO **{split}**; this project evaluates on "
-            f"{', '.join(EVALUATED_SPLITS)} only, so no reproduced AP is shown (a val figure is "
-            f"not a {split} figure): see the val tables for the same experiments."
+            f"The paper's AP column is from COCO **{split}**, which has no public ground truth: "
+            f"a reproduced AP here is the COCO evaluation server's for this project's {split} "
+            f"submission (`pose predict-test-dev`, then `pose import-server-stats`), marked "
+            f"*{SERVER_MARK}* with its scale, dataset and boxes; ΔAP is given only where it "
+            "follows the paper's protocol. Rows reading "
+            f"*{not_evaluated_cell(split)}* have no imported server stats at {scale} scale (a "
+            f"val figure is not a {split} figure): see the val tables for the same experiments."
         )
     note = (
         f"Reproduced AP (×100) at **{scale}** scale, marked with its scale, dataset and boxes. "

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from fetch.coco_layout import Sample, build_sample, coco_sources, write_sources
+from fetch.server import Behaviour, serve
 from pose.data.fetch import download as download_module
 from pose.data.fetch.fetch import STAMP, fetch_source
 from pose.data.fetch.spec import load_sources
 from pose.errors import DataError
-from tests.fetch.coco_layout import Sample, build_sample, coco_sources, write_sources
-from tests.fetch.server import Behaviour, serve
 
 DOWNLOADABLE = ("coco_train2017", "coco_val2017", "coco_annotations")
 
@@ -163,7 +163,7 @@ def test_wrong_annotation_file_is_rejected(tmp_path, sample, state, base_url) ->
     state.files[path] = buf.getvalue()
 
     def new_checksum(spec: dict) -> None:
-        from tests.fetch.coco_layout import md5
+        from fetch.coco_layout import md5
 
         f = spec["sources"]["coco_annotations"]["files"][0]
         f["size"], f["md5"] = len(buf.getvalue()), md5(buf.getvalue())

@@ -194,7 +194,7 @@ def test_full_resolution_experiment_targets() -> None:
     reg = load_registry(PARAMS_DIR, check_pipeline=False)
     full = reg.resolve("frsbn_r34_256x192", "full")
     assert full.heatmap_hw == (256, 192) and full.recipe.sigma == 8.0
-    assert full.model_spec["pretrained"] == "data/pretrained/resnet34-333f7ec4.pth"
+    assert full.model_spec["pretrained"] == "data/pretrained/resnet/resnet34-333f7ec4.pth"
     big = reg.resolve("frsbn_r34_384x288", "full")
     assert big.heatmap_hw == (384, 288) and big.recipe.sigma == 12.0
     sbn = reg.resolve("frsbn_r34_sbn_256x192", "full")
@@ -222,7 +222,7 @@ def test_simplebaseline_every_depth(name: str) -> None:
     model = build_model(SPECS[name], name)
     assert sum(p.numel() for p in model.parameters()) == SIMPLEBASELINE_PARAMS[name]
     depth = SPECS[name]["depth"]
-    assert SPECS[name]["pretrained"].startswith(f"data/pretrained/resnet{depth}-")
+    assert SPECS[name]["pretrained"].startswith(f"data/pretrained/resnet/resnet{depth}-")
 
 
 # --------------------------------------------------------------------------- pretrained

@@ -148,7 +148,8 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
         assert "train@hrnet_w32_256x192" in listing and f"complexity@{UNTRAINED}" in listing
         assert f"train@{UNTRAINED}" not in listing and f"evaluate@{UNTRAINED}" not in listing
     first = _stages_run(_run(["dvc", "repro"], work))
-    assert {"prepare", "train@hrnet_w32_256x192", "evaluate@hrnet_w48_256x192", "report"} <= first
+    assert {"data@synthetic", "train@hrnet_w32_256x192", "evaluate@hrnet_w48_256x192",
+            "report"} <= first
     assert f"complexity@{UNTRAINED}" in first and f"train@{UNTRAINED}" not in first
     table = json.loads((work / "reports/tables/baselines.json").read_text())
     assert [r["trained"] for r in table["rows"] if r["experiment"] == UNTRAINED] == [False]

@@ -1,5 +1,6 @@
 # Lookups shared by the rules: resolved experiments and what they need. No stage logic here.
 
+import os
 import re
 
 
@@ -12,13 +13,21 @@ def resolved(experiment):
     return REGISTRY.resolve(experiment, SCALE)
 
 
-def synthetic_spec(dataset):
-    spec = REGISTRY.datasets[dataset]
-    return str(spec) if spec.source == "synthetic" else ""
+def synthetic_spec(source):
+    """A generated source's settings (a params trigger); "" for a fetched one."""
+    spec = REGISTRY.sources.get(source)
+    return str(REGISTRY.datasets[spec.generate]) if spec.generate else ""
 
 
-def dataset_root(wildcards):
-    return REGISTRY.datasets[DATASET].root
+def dataset_folders(wildcards):
+    """The folders of the scale's dataset (its sources' outputs)."""
+    return [DATA[s] for s in REGISTRY.dataset(DATASET).sources]
+
+
+def init_folder(wildcards):
+    """The folder of the experiment's ImageNet checkpoint, fetched before it trains."""
+    source = REGISTRY.init_source(wildcards.experiment, SCALE)
+    return [DATA[source]] if source else []
 
 
 def train_hash(wildcards):
@@ -50,11 +59,18 @@ def table_experiments(table):
 
 
 def table_inputs(wildcards):
-    """eval.json of the rows the scale trains; complexity of every row."""
+    """eval.json of the rows the scale trains; complexity of every row; the test-dev server
+    stats imported so far (a later import re-builds the table)."""
     experiments = table_experiments(wildcards.table)
+    imported = [f"{RUNS}/{e}/test-dev/eval.json" for e in experiments
+                if os.path.exists(f"{RUNS}/{e}/test-dev/eval.json")]
     return [f"{RUNS}/{e}/eval.json" for e in experiments if e in TRAINED] + [
         f"runs/complexity/{e}.json" for e in experiments
-    ]
+    ] + imported
+
+
+def test_dev_folders(wildcards):
+    return list(TEST_DEV_DATA.values()) + list(dataset_folders(wildcards))
 
 
 def table_trained(wildcards):

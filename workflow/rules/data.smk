@@ -1,16 +1,23 @@
-rule prepare_data:
-    """Synthesise or fetch the dataset the scale trains on (params/datasets.yaml)."""
-    output:
-        directory("data/{dataset}"),
-    params:
-        # Regenerate a synthetic dataset when its settings change; a fetched one is never
-        # re-made (and so never deleted) because of a params change.
-        spec=lambda w: synthetic_spec(w.dataset),
-    log:
-        "logs/prepare_{dataset}.log",
-    conda:
-        "../../environment.yml"
-    resources:
-        gpu=0,
-    shell:
-        "pose --no-progress prepare {wildcards.dataset} 2> {log}"
+# One fetch job per source the scale needs (the registry's data_sources: the dataset's sources
+# and the checkpoints of the models it trains), as dvc.yaml's `data` stage. A job is never
+# re-run because params changed: Snakemake would delete the folder first (19 GB of COCO).
+
+for _source, _out in {**DATA, **TEST_DEV_DATA}.items():
+
+    rule:
+        name:
+            f"fetch_{_source}"
+        output:
+            directory(_out),
+        params:
+            source=_source,
+            # regenerate the synthetic dataset when its settings change (generated sources only)
+            spec=synthetic_spec(_source),
+        log:
+            f"logs/fetch_{_source}.log",
+        conda:
+            "../../environment.yml"
+        resources:
+            gpu=0,
+        shell:
+            "pose --no-progress fetch {params.source} 2> {log}"

@@ -3,7 +3,7 @@ rule evaluate:
     wildcard_constraints:
         experiment=trained_pattern(),
     input:
-        dataset_root,
+        dataset_folders,
         model=f"{RUNS}/{{experiment}}/model.pth",
     output:
         metrics=f"{RUNS}/{{experiment}}/eval.json",

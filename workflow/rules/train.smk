@@ -3,7 +3,8 @@ rule train:
     wildcard_constraints:
         experiment=trained_pattern(),
     input:
-        dataset_root,
+        dataset_folders,
+        init_folder,
     output:
         model=f"{RUNS}/{{experiment}}/model.pth",
         log_csv=f"{RUNS}/{{experiment}}/train_log.csv",

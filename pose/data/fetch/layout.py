@@ -105,9 +105,19 @@ def _check_state_dict(folder: Path, files: list[str], shown: Path) -> dict:
 
 
 def _check_mpii(folder: Path, spec: Any, shown: Path) -> dict:
-    from pose.data.mpii import check_mpii_annotations
+    """The field's MPII annotation folder: train/valid/test JSON (16 joints) and gt_valid.mat,
+    whose persons must be valid.json's."""
+    from pose.data.mpii import GT_VALID_FILE, read_mpii_annotations, read_mpii_gt
 
-    return check_mpii_annotations(folder, shown)
+    out = {}
+    for split in ("train", "valid", "test"):
+        people = read_mpii_annotations(folder / f"{split}.json", need_joints=split != "test")
+        out[f"{split}_persons"] = len(people)
+    gt = read_mpii_gt(folder / GT_VALID_FILE)
+    if len(gt.joints) != out["valid_persons"]:
+        raise DataError(f"{shown / GT_VALID_FILE}: {len(gt.joints)} persons, valid.json has "
+                        f"{out['valid_persons']}; the two files are not from the same release")
+    return out
 
 
 CHECKS: dict[str, Callable[[Path, Any, Path], dict]] = {
