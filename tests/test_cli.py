@@ -160,3 +160,28 @@ def test_use_scale_rewrites_pipeline_and_a_stale_one_stops_commands_at_its_scale
     assert code == 0
     code, _, err = run(["--params", "params", "use-scale", "huge"], capsys)
     assert code == 2 and "unknown scale 'huge'" in err
+
+
+def test_fetch_names_a_file_to_place_by_hand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repo's detection-file source in an empty folder: exit 2, the file's path, where to
+    get it and that it is checked by content; an unknown name lists what exists."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["fetch", "coco_detections"], capsys)
+    assert code == 2 and out == ""
+    assert ("data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json: "
+            "missing") in err
+    assert "deep-high-resolution-net.pytorch" in err and "checked by content" in err
+    assert not (tmp_path / "data/coco/person_detection_results").exists()
+    code, _, err = run(["fetch", "imagenet"], capsys)
+    assert code == 2 and "neither a source" in err and "imagenet_resnet" in err
+
+
+def test_fetch_generates_the_synthetic_source(
+    tiny_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(tiny_project / "data/synthetic")
+    code, out, _ = run(["--params", "params", "--no-progress", "fetch", "synthetic"], capsys)
+    assert code == 0 and out.startswith("synthetic: generated data/synthetic")
+    assert (tiny_project / "data/synthetic/annotations/person_keypoints_val.json").is_file()

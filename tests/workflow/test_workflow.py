@@ -172,3 +172,25 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
     }
     metrics = _run(["dvc", "metrics", "show"], work)
     assert "hrnet_w48_256x192/eval.json" in metrics
+
+
+def test_full_scale_fetches_each_source_once_and_submits_test_dev(tmp_path: Path) -> None:
+    """The full scale's fetch jobs are COCO's folders, the detection file and the checkpoints its
+    models start from; the test-dev target adds the test-dev sources and one submission per
+    trained experiment of a test-dev table."""
+    from pose.config import load_registry
+
+    work = _workflow_copy(tmp_path, tiny=False)
+    config = ["--config", "scale=full", "dataset=coco"]
+    out = _run(["snakemake", "-n", *config], work)
+    assert sorted(re.findall(r"rule fetch_(\w+):", out)) == sorted([
+        "coco_train2017", "coco_val2017", "coco_annotations", "coco_detections",
+        "imagenet_hrnet", "imagenet_resnet"])
+    out = _run(["snakemake", "-n", "test_dev_submissions", *config], work)
+    assert {"coco_test2017", "coco_test_dev_detections"} <= set(
+        re.findall(r"rule fetch_(\w+):", out))
+    blocks = re.findall(r"rule predict_test_dev:\n(.*?)(?=\n\S|\Z)", out, flags=re.S)
+    submitted = sorted(re.search(r"wildcards: experiment=(\S+)", b).group(1) for b in blocks)
+    registry = load_registry(work / "params", check_pipeline=False)
+    assert submitted == sorted(registry.test_dev_experiments("full"))
+    assert "frsbn_r34_384x288" in submitted and "danet_72_256x192" in submitted
