@@ -16,6 +16,7 @@ class Behaviour:
     drop_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before a drop
     corrupt: set[str] = field(default_factory=set)  # paths served with one byte flipped
     ignore_range: bool = False
+    fail_first: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses, in turn
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
     def count(self, path: str) -> int:
@@ -31,6 +32,9 @@ def _handler(state: Behaviour) -> type[BaseHTTPRequestHandler]:
             rng = self.headers.get("Range")
             state.requests.append((self.path, rng))
             body = state.files.get(self.path)
+            if state.fail_first.get(self.path):
+                self.send_error(state.fail_first[self.path].pop(0))
+                return
             if body is None:
                 self.send_error(404, "Not Found")
                 return

@@ -231,3 +231,21 @@ def test_local_mirror_path(tmp_path, sample, base_url) -> None:
     sources = _sources(tmp_path, sample, base_url, local)
     assert fetch_source(sources, "coco_val2017", progress=False).status == "fetched"
     assert (mirror / "val2017.zip").exists()  # the mirror is copied, never moved
+
+
+def test_server_errors_are_retried_with_backoff(tmp_path, sample, state, base_url) -> None:
+    """503 and 429 are transient (retried, the wait doubling); a 403 is not (stops at once)."""
+    state.fail_first["/zips/val2017.zip"] = [503, 429]
+    sleeps: list[float] = []
+
+    def slow_backoff(spec: dict) -> None:
+        spec["settings"]["backoff"] = 0.5
+
+    sources = _sources(tmp_path, sample, base_url, slow_backoff)
+    assert fetch_source(sources, "coco_val2017", progress=False,
+                        sleep=sleeps.append).status == "fetched"
+    assert sleeps == [0.5, 1.0] and state.count("/zips/val2017.zip") == 3
+    state.fail_first["/zips/train2017.zip"] = [403]
+    with pytest.raises(DataError, match="HTTP 403"):
+        fetch_source(sources, "coco_train2017", progress=False, sleep=sleeps.append)
+    assert state.count("/zips/train2017.zip") == 1 and sleeps == [0.5, 1.0]
