@@ -312,7 +312,7 @@ class Registry:
     default_scale: str | None
     # params/pipeline.yaml as read: scale, dataset and the derived `train` mapping.
     pipeline: dict = field(default_factory=dict)
-    # params/sources.yaml (pose.data.fetch.spec.Sources): where the real data comes from
+    # params/sources.yaml (pose.fetch.spec.Sources): where the real data comes from
     sources: Any = None
 
     # ---- lookups with clear errors
@@ -435,7 +435,7 @@ def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = Tr
     With `check_pipeline=False` pipeline.yaml is read if it can be, never checked: for callers
     that run at another scale, check it themselves, or rewrite it (`pose use-scale`).
     """
-    from pose.data.fetch.spec import load_sources
+    from pose.fetch.spec import load_sources
     from pose.models import validate_spec  # models validate their own spec keys
 
     p = Path(params_dir)

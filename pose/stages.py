@@ -64,7 +64,7 @@ def fetch_stage(registry: Registry, name: str, progress: bool) -> list[str]:
 
     A generated source (the synthetic dataset) is generated; a fetched dataset is then checked
     for every file its splits name, so a run never starts training on a partial dataset."""
-    from pose.data.fetch.fetch import fetch_source
+    from pose.fetch.fetch import fetch_source
 
     sources = registry.sources
     if name in sources.sources:

@@ -249,9 +249,9 @@ def test_fetch_mpii_sources(mpii: Path, tmp_path: Path):
 
     import yaml
 
-    from pose.data.fetch.fetch import fetch_source
-    from pose.data.fetch.spec import load_sources
     from pose.errors import DataError
+    from pose.fetch.fetch import fetch_source
+    from pose.fetch.spec import load_sources
 
     archive = tmp_path / "mpii_human_pose_v1.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:

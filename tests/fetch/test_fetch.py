@@ -11,10 +11,10 @@ import pytest
 
 from fetch.coco_layout import Sample, build_sample, coco_sources, write_sources
 from fetch.server import Behaviour, serve
-from pose.data.fetch import download as download_module
-from pose.data.fetch.fetch import STAMP, fetch_source
-from pose.data.fetch.spec import load_sources
 from pose.errors import DataError
+from pose.fetch import download as download_module
+from pose.fetch.fetch import STAMP, fetch_source
+from pose.fetch.spec import load_sources
 
 DOWNLOADABLE = ("coco_train2017", "coco_val2017", "coco_annotations")
 
@@ -249,3 +249,13 @@ def test_server_errors_are_retried_with_backoff(tmp_path, sample, state, base_ur
     with pytest.raises(DataError, match="HTTP 403"):
         fetch_source(sources, "coco_train2017", progress=False, sleep=sleeps.append)
     assert state.count("/zips/train2017.zip") == 1 and sleeps == [0.5, 1.0]
+
+
+def test_staging_left_by_a_killed_job_is_removed(tmp_path, sample, base_url) -> None:
+    """A job killed mid-unpack leaves `.val2017.<random>.tmp` beside the final folder (never the
+    folder itself); the next fetch removes it and builds the folder."""
+    stale = tmp_path / "coco/.val2017.abc123.tmp"
+    (stale / "half").mkdir(parents=True)
+    sources = _sources(tmp_path, sample, base_url)
+    assert fetch_source(sources, "coco_val2017", progress=False).status == "fetched"
+    assert not stale.exists() and _leftovers(tmp_path / "coco") == []

@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from pose.data.fetch.spec import FetchSettings
 from pose.errors import DataError
+from pose.fetch.spec import FetchSettings
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -198,7 +198,8 @@ def _copy_local(source: Path, dest: Path, size: int | None, progress: bool) -> P
     except OSError as err:
         part.unlink(missing_ok=True)
         if err.errno == errno.ENOSPC:
-            raise _disk_full(err, part) from err
+            raise DataError(f"{part}: the disk filled up while copying {source} "
+                            f"({err.strerror}); free space and fetch again") from err
         raise DataError(f"{source}: cannot copy ({err})") from err
     part.replace(dest)
     return dest

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pose.data.fetch.download import _disk_check, download
-from pose.data.fetch.layout import check_layout
-from pose.data.fetch.spec import FileSpec, Sources, SourceSpec
-from pose.data.fetch.unpack import extract, place
-from pose.data.fetch.verify import verify_file
 from pose.errors import DataError
+from pose.fetch.download import _disk_check, download
+from pose.fetch.layout import check_layout
+from pose.fetch.spec import FileSpec, Sources, SourceSpec
+from pose.fetch.unpack import extract, place
+from pose.fetch.verify import verify_file
 from pose.io import atomic_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,19 @@ def _add_to_staging(archive: Path, spec: FileSpec, staging: Path, keep: bool) ->
         (shutil.copy2 if keep else shutil.move)(str(archive), staging / spec.filename)
         return
     _disk_check(staging.parent, archive.stat().st_size, f"unpacking {archive.name}")
-    with tempfile.TemporaryDirectory(prefix=".unpack.", dir=staging.parent) as tmp:
+    # inside the staging folder: a killed job leaves nothing beside it but that one folder
+    with tempfile.TemporaryDirectory(prefix=".unpack.", dir=staging) as tmp:
         extract(archive, spec, Path(tmp))
         place(Path(tmp), spec, staging, archive)
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Staging folders of this source left by a killed job (pose.io.atomic_dir's names): up to
+    an archive's size each, never visible as data, removed before a new attempt."""
+    if out.parent.is_dir():
+        for stale in out.parent.glob(f".{out.name}.*.tmp"):
+            log.warning("removing %s, left by an interrupted fetch", stale)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def fetch_source(sources: Sources, name: str, progress: bool = True,
@@ -134,6 +144,7 @@ def fetch_source(sources: Sources, name: str, progress: bool = True,
     downloads = Path(settings.downloads)
     downloads.mkdir(parents=True, exist_ok=True)
     transferred, archives = [], []
+    _remove_stale_staging(spec.path)
     with atomic_dir(spec.path) as staging:
         for f in spec.files:
             archive, now = _obtain(f, downloads, settings, progress, sleep)

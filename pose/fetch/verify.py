@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pose.data.fetch.spec import FileSpec
 from pose.errors import DataError
+from pose.fetch.spec import FileSpec
 
 CHUNK = 1 << 20
 

@@ -9,8 +9,8 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from pose.data.fetch.spec import FileSpec
 from pose.errors import DataError
+from pose.fetch.spec import FileSpec
 
 
 def _safe_member(name: str, archive: Path) -> None:
