@@ -21,8 +21,9 @@ SCALE = config["scale"]
 DATASET = config["dataset"]
 check_pipeline(REGISTRY, SCALE, DATASET)
 EXPERIMENTS = list(REGISTRY.experiments)
-TRAINED = REGISTRY.trained_experiments(SCALE)
-DATA = REGISTRY.data_sources(SCALE)  # {source: folder} the fetch rules make
+# A run covers one dataset: at full scale COCO (`dataset=coco`), then MPII (`dataset=mpii`).
+TRAINED = REGISTRY.trained_experiments(SCALE, DATASET)
+DATA = REGISTRY.data_sources(SCALE, DATASET)  # {source: folder} the fetch rules make
 TEST_DEV_DATA = REGISTRY.test_dev_sources(DATASET)  # fetched for test-dev submissions only
 TEST_DEV = REGISTRY.test_dev_experiments(SCALE)
 TABLES = list(REGISTRY.tables)

@@ -171,7 +171,7 @@ def cmd_table(args: argparse.Namespace) -> None:
 
 
 def cmd_use_scale(args: argparse.Namespace) -> None:
-    path = stages.use_scale_stage(args.params, args.name)
+    path = stages.use_scale_stage(args.params, args.name, args.dataset)
     print(f"{path}: scale {args.name!r}; `dvc repro` and `snakemake` now run it")
 
 
@@ -302,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("use-scale", help="rewrite params/pipeline.yaml for a scale (what dvc repro runs)")
     p.add_argument("name", metavar="SCALE", help="scale preset in params/scales.yaml")
+    p.add_argument("--dataset", help="which of the scale's datasets the run covers (full: coco, "
+                   "the default, or mpii)")
     p.set_defaults(func=cmd_use_scale)
     return parser
 

@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 
 from pose.data.dataset import AugmentConfig
+from pose.data.keypoint_sets import KeypointSet, keypoint_set
+from pose.data.mpii import TABLE_GROUPS
 from pose.errors import ConfigError
 from pose.models.spec import parse_spec
 from pose.spec import deep_merge, from_dict, to_dict
@@ -34,7 +36,9 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    source: Literal["synthetic", "coco"]
+    # how it comes into being, and its keypoint set (pose.data.keypoint_sets): synthetic and
+    # coco are COCO-format (17 joints, OKS AP), mpii is MPII's layout (16 joints, PCKh)
+    source: Literal["synthetic", "coco", "mpii"]
     root: str
     train: SplitSpec
     val: SplitSpec
@@ -52,6 +56,10 @@ class DatasetSpec:
 
     def path(self, relative: str) -> Path:
         return Path(self.root) / relative
+
+    @property
+    def keypoints(self) -> KeypointSet:
+        return keypoint_set(self.source)
 
 
 @dataclass(frozen=True)
@@ -155,11 +163,18 @@ class ScaleSpec:
     val_every: int
 
 
+# The columns of a `metric: pckh` table (MPII, DANet's Table VIII), in the paper's order.
+PCKH_COLUMNS: tuple[str, ...] = (*TABLE_GROUPS, "Mean")
+
+
 @dataclass(frozen=True)
 class PaperFigures:
     ap: float | None = None
     params_m: float | None = None
     gflops: float | None = None
+    # PCKh@0.5 per column of PCKH_COLUMNS (a `metric: pckh` table); a column left out is one the
+    # paper does not give.
+    pckh: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,8 @@ class TableSpec:
     ap_split: Literal["val", "test-dev"] = "val"
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: list[str] = field(default_factory=list)
+    # What the rows compare: COCO OKS AP, or MPII PCKh@0.5 per joint group (paper.pckh)
+    metric: Literal["ap", "pckh"] = "ap"
 
     def typed_rows(self, where: str) -> list[TableRow]:
         return [from_dict(TableRow, r, f"{where}.rows[{i}]") for i, r in enumerate(self.rows)]
@@ -260,6 +277,11 @@ class ResolvedExperiment:
     @property
     def heatmap_hw(self) -> tuple[int, int]:
         return self.input_hw[0] // self.output_stride, self.input_hw[1] // self.output_stride
+
+    @property
+    def keypoints(self) -> KeypointSet:
+        """The joints of the dataset trained on (COCO's 17 or MPII's 16)."""
+        return self.dataset.keypoints
 
     def to_dict(self) -> dict:
         return {
@@ -360,6 +382,10 @@ class Registry:
             sigma = exp.sigma if exp.sigma is not None else recipe.sigma
             recipe = replace(recipe, sigma=sigma * input_hw[0] / paper_input[0])
         dataset_name = sc.dataset or exp.dataset
+        joints = self.dataset(dataset_name).keypoints.num_joints
+        if model_spec.get("num_joints") != joints:
+            # one models.yaml entry serves every dataset: its heatmaps are the dataset's joints
+            model_spec = {**model_spec, "num_joints": joints}
         return ResolvedExperiment(
             name=experiment,
             scale=scale,
@@ -379,10 +405,15 @@ class Registry:
             val_every=sc.val_every,
         )
 
-    def trained_experiments(self, scale: str) -> list[str]:
-        """The experiments the scale trains (scales.yaml `train`), in registry order."""
+    def trained_experiments(self, scale: str, dataset: str | None = None) -> list[str]:
+        """The experiments the scale trains (scales.yaml `train`), in registry order; with
+        `dataset`, only those that train on it (one pipeline run covers one dataset)."""
         train = self.scale(scale).train
-        return [e for e in self.experiments if train == "all" or e in train]
+        chosen = [e for e in self.experiments if train == "all" or e in train]
+        if dataset is None:
+            return chosen
+        return [e for e in chosen if (self.scale(scale).dataset or self.experiments[e].dataset)
+                == dataset]
 
     def datasets_for_scale(self, scale: str) -> list[str]:
         """Datasets the trained experiments need at this scale (what synth/fetch produce)."""
@@ -395,12 +426,13 @@ class Registry:
         pretrained = self.resolve(experiment, scale).model_spec.get("pretrained")
         return self.sources.owner_of(pretrained) if pretrained else None
 
-    def data_sources(self, scale: str) -> dict[str, str]:
-        """{source: folder} the scale's runs need: its dataset's sources and the checkpoints of
-        the models it trains. dvc.yaml's data stage and the Snakefile's fetch rules iterate
-        over it."""
-        names = [s for d in self.datasets_for_scale(scale) for s in self.dataset(d).sources]
-        for exp in self.trained_experiments(scale):
+    def data_sources(self, scale: str, dataset: str | None = None) -> dict[str, str]:
+        """{source: folder} the scale's runs need (on `dataset` only, when given): the datasets'
+        sources and the checkpoints of the models trained. dvc.yaml's data stage and the
+        Snakefile's fetch rules iterate over it."""
+        datasets = [dataset] if dataset is not None else self.datasets_for_scale(scale)
+        names = [s for d in datasets for s in self.dataset(d).sources]
+        for exp in self.trained_experiments(scale, dataset):
             init = self.init_source(exp, scale)
             if init is not None and init not in names:
                 names.append(init)
@@ -510,37 +542,40 @@ PIPELINE_KEYS = ("scale", "dataset", "data", "train")
 NO_INIT_DEP = "pose/models/pretrained.py"
 
 
-def pipeline_train(registry: Registry, scale: str) -> dict[str, dict[str, str]]:
+def pipeline_train(registry: Registry, scale: str, dataset: str | None = None
+                   ) -> dict[str, dict[str, str]]:
     """pipeline.yaml's `train`: what dvc.yaml's train/evaluate stages iterate over (DVC templating
     cannot filter experiments.yaml by the scale's selection itself). `init` is the folder of the
     run's ImageNet checkpoint, a dependency of its training."""
     exps = registry.experiments
     out = {}
-    for name in registry.trained_experiments(scale):
+    for name in registry.trained_experiments(scale, dataset):
         init = registry.init_source(name, scale)
         out[name] = {"model": exps[name].model, "recipe": exps[name].recipe,
                      "init": registry.sources.get(init).out if init else NO_INIT_DEP}
     return out
 
 
-def pipeline_for_scale(registry: Registry, scale: str) -> dict:
-    """Everything pipeline.yaml holds for `scale`, derived from the registry."""
+def pipeline_for_scale(registry: Registry, scale: str, dataset: str | None = None) -> dict:
+    """Everything pipeline.yaml holds for `scale` on one dataset, derived from the registry.
+
+    A pipeline run covers one dataset. A scale whose experiments train on several (full: COCO
+    and MPII) runs them one dataset at a time; without `dataset` the first of them in
+    datasets.yaml's order is taken."""
     datasets = registry.datasets_for_scale(scale)
-    if len(datasets) != 1:
-        raise ConfigError(
-            f"scale {scale!r} trains on datasets {datasets}; the pipeline runs one dataset per "
-            "scale (set the scale's `dataset` in scales.yaml)"
-        )
-    return {"scale": scale, "dataset": datasets[0],
-            "data": {k: {"out": v} for k, v in registry.data_sources(scale).items()},
-            "train": pipeline_train(registry, scale)}
+    if dataset is None:
+        dataset = next((d for d in registry.datasets if d in datasets), None)
+    check_pipeline_dataset(registry, scale, dataset)
+    return {"scale": scale, "dataset": dataset,
+            "data": {k: {"out": v} for k, v in registry.data_sources(scale, dataset).items()},
+            "train": pipeline_train(registry, scale, dataset)}
 
 
 def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) -> None:
-    """The dataset named beside a scale (pipeline.yaml, the Slurm profile) must be the one the
+    """The dataset named beside a scale (pipeline.yaml, the Slurm profile) must be one the
     scale's experiments train on; dvc.yaml and the Snakefile depend on it by name."""
     needed = registry.datasets_for_scale(scale)
-    if dataset is None or needed != [dataset]:
+    if dataset is None or dataset not in needed:
         raise ConfigError(
             f"scale {scale!r} trains on dataset(s) {needed}, but the pipeline names dataset "
             f"{dataset!r} (params/pipeline.yaml: run `pose use-scale {scale}`; or the profile's "
@@ -548,10 +583,11 @@ def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) 
         )
 
 
-def check_pipeline_train(registry: Registry, scale: str, train: Any) -> None:
+def check_pipeline_train(registry: Registry, scale: str, train: Any,
+                         dataset: str | None = None) -> None:
     """pipeline.yaml's `train` must be what the registry derives, or DVC would train another
     selection than Snakemake and the tables."""
-    want = pipeline_train(registry, scale)
+    want = pipeline_train(registry, scale, dataset)
     have = train if isinstance(train, dict) else {}
     if train == want:
         return
@@ -585,15 +621,16 @@ def check_pipeline_file(registry: Registry) -> None:
             f"{registry.params_dir}/pipeline.yaml: scale {scale!r} is not one of "
             f"{sorted(registry.scales)}; run `pose use-scale SCALE`"
         )
-    check_pipeline_dataset(registry, scale, registry.pipeline.get("dataset"))
-    want = {k: {"out": v} for k, v in registry.data_sources(scale).items()}
+    dataset = registry.pipeline.get("dataset")
+    check_pipeline_dataset(registry, scale, dataset)
+    want = {k: {"out": v} for k, v in registry.data_sources(scale, dataset).items()}
     if registry.pipeline.get("data") != want:
         raise ConfigError(
             f"{registry.params_dir}/pipeline.yaml: `data` is out of date with sources.yaml, "
             f"datasets.yaml and scales.yaml {scale} (expected sources {sorted(want)}); it is "
             f"derived: run `pose use-scale {scale}`"
         )
-    check_pipeline_train(registry, scale, registry.pipeline.get("train"))
+    check_pipeline_train(registry, scale, registry.pipeline.get("train"), dataset)
 
 
 def check_pipeline(registry: Registry, scale: str, dataset: str | None) -> None:
@@ -689,6 +726,23 @@ def _cross_check(reg: Registry) -> None:
     _check_sources(reg)
 
 
+def _check_pckh_figures(row: TableRow, metric: str, where: str) -> None:
+    """paper.pckh belongs to `metric: pckh` tables and holds PCKH_COLUMNS' percentages."""
+    figures = row.paper.pckh
+    if figures is None:
+        return
+    if metric != "pckh":
+        raise ConfigError(f"{where}: paper.pckh is only read by a `metric: pckh` table")
+    unknown = sorted(set(figures) - set(PCKH_COLUMNS))
+    if unknown:
+        raise ConfigError(f"{where}: paper.pckh has unknown column(s) {unknown}; expected some "
+                          f"of {list(PCKH_COLUMNS)}")
+    bad = {k: v for k, v in figures.items()
+           if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100}
+    if bad:
+        raise ConfigError(f"{where}: paper.pckh values must be percentages in 0..100, got {bad}")
+
+
 def _check_sources(reg: Registry) -> None:
     """Datasets and checkpoints must come from sources: a synthetic dataset from its generator,
     every path of a fetched one from one of its sources' folders, every `pretrained` file from a
@@ -720,6 +774,7 @@ def _check_sources(reg: Registry) -> None:
                               f"source folder of {p}/sources.yaml")
     for tname, table in reg.tables.items():
         for row in table.typed_rows(f"{p}/papers/{tname}.yaml"):
+            _check_pckh_figures(row, table.metric, f"{p}/papers/{tname}.yaml: row {row.label!r}")
             if row.experiment not in reg.experiments:
                 raise ConfigError(
                     f"{p}/papers/{tname}.yaml: row {row.label!r} names unknown experiment "

@@ -9,9 +9,10 @@ from typing import Literal
 import torch
 
 from pose.config import ResolvedExperiment
-from pose.data.coco import load_instances
+from pose.data.coco import Instance, load_instances
 from pose.data.codec import HeatmapCodec
 from pose.data.dataset import TopDownDataset
+from pose.data.keypoint_sets import MPII
 from pose.errors import ConfigError
 
 Split = Literal["train", "val"]
@@ -40,6 +41,32 @@ def check_output_size(model: torch.nn.Module, exp: ResolvedExperiment) -> None:
         )
 
 
+def uses_pckh(exp: ResolvedExperiment) -> bool:
+    """MPII is scored with PCKh against gt_valid.mat; COCO-format data with OKS AP."""
+    return exp.keypoints is MPII
+
+
+def protocol_boxes(exp: ResolvedExperiment, requested: str | None) -> str:
+    """The boxes val is evaluated on: `requested`, else the recipe's. MPII's protocol has no
+    person detector: every person is cropped at its annotated centre and scale (HRNet's mpii.py),
+    which counts as 'gt' whatever the (COCO) recipe says."""
+    if not uses_pckh(exp):
+        return requested or exp.recipe.test.boxes
+    if requested == "detections":
+        raise ConfigError(
+            f"dataset {exp.dataset_name!r} (MPII) has no person detections: it is evaluated on "
+            "the annotated person centre and scale (boxes: gt)"
+        )
+    return "gt"
+
+
+def mpii_ground_truth(exp: ResolvedExperiment) -> Path:
+    """gt_valid.mat, beside the val annotations (the official annot/ folder)."""
+    from pose.data.mpii import GT_VALID_FILE
+
+    return exp.dataset.path(exp.dataset.val.annotations).parent / GT_VALID_FILE
+
+
 def boxes_source(exp: ResolvedExperiment, boxes: str) -> str | Path:
     """'gt' or the detection file of the val split; a dataset without one is a config error."""
     if boxes == "gt":
@@ -55,18 +82,29 @@ def boxes_source(exp: ResolvedExperiment, boxes: str) -> str | Path:
 
 def build_dataset(exp: ResolvedExperiment, split: Split, boxes: str = "gt") -> TopDownDataset:
     """Train split: GT boxes and the recipe's augmentation. Val split: `boxes` (gt/detections)."""
+    train = split == "train"
+    augment = exp.recipe.augment if train else None
+    return TopDownDataset(_instances(exp, split, boxes), build_codec(exp), train=train,
+                          augment=augment, seed=exp.seed, keypoints=exp.keypoints)
+
+
+def _instances(exp: ResolvedExperiment, split: Split, boxes: str) -> list[Instance]:
+    """The split's persons: MPII's annot JSON (its centre/scale), or COCO's GT/detection boxes."""
     spec = exp.dataset.train if split == "train" else exp.dataset.val
+    if uses_pckh(exp):
+        from pose.data.mpii import mpii_instances, read_mpii_annotations
+
+        protocol_boxes(exp, boxes if split == "val" else None)
+        persons = read_mpii_annotations(exp.dataset.path(spec.annotations))
+        return mpii_instances(persons, exp.dataset.path(spec.images))
     (h, w) = exp.input_hw
-    instances = load_instances(
+    return load_instances(
         exp.dataset.path(spec.annotations),
         exp.dataset.path(spec.images),
         boxes=boxes_source(exp, boxes) if split == "val" else "gt",
         aspect_ratio=w / h,
         det_score_thresh=exp.recipe.test.det_score_thresh,
     )
-    train = split == "train"
-    augment = exp.recipe.augment if train else None
-    return TopDownDataset(instances, build_codec(exp), train=train, augment=augment, seed=exp.seed)
 
 
 def evaluate_on_val(
@@ -77,7 +115,9 @@ def evaluate_on_val(
     progress: bool = True,
     dataset: TopDownDataset | None = None,
 ) -> dict[str, float]:
-    """The full test protocol of the recipe (flip test, rescoring, OKS-NMS, COCOeval) on val.
+    """The full test protocol of the recipe (flip test, rescoring, OKS-NMS, COCOeval) on val;
+    on MPII the same predictions (flip test with MPII's pairs) scored by PCKh against
+    gt_valid.mat: Head..Ankle, Mean and Mean@0.1 in percent (DANet's Table VIII columns).
 
     `dataset`: the val dataset of `boxes`, when the caller evaluates repeatedly (per epoch) and
     has built it once."""
@@ -97,7 +137,35 @@ def evaluate_on_val(
         blur_kernel=test.blur_kernel,
         offset=test.offset,
     )
+    if uses_pckh(exp):
+        return _pckh_on_val(exp, preds, results_out)
     results = keypoint_results(preds, in_vis_thre=test.in_vis_thre, oks_thre=test.oks_thre)
     if results_out is not None:
         write_json(results_out, results, indent=None)
     return coco_keypoint_eval(exp.dataset.path(exp.dataset.val.annotations), results)
+
+
+def _pckh_on_val(exp: ResolvedExperiment, preds: list[dict], results_out: Path | None
+                 ) -> dict[str, float]:
+    """PCKh of per-person predictions in valid.json's order; results_out gets them as JSON
+    (index, image_id, 0-based x, y and heatmap maxval per joint)."""
+    import numpy as np
+
+    from pose.data.mpii import read_mpii_gt
+    from pose.evaluate.pckh import evaluate_mpii
+    from pose.io import write_json
+
+    preds = sorted(preds, key=lambda p: p["index"])
+    if results_out is not None:
+        write_json(results_out, [{"index": p["index"], "image_id": p["image_id"],
+                                  "keypoints": np.asarray(p["keypoints"]).tolist()}
+                                 for p in preds], indent=None)
+    joints = exp.keypoints.num_joints
+    coords = np.array([np.asarray(p["keypoints"])[:, :2] for p in preds]).reshape(-1, joints, 2)
+    return evaluate_mpii(coords, read_mpii_gt(mpii_ground_truth(exp)))
+
+
+def val_score(exp: ResolvedExperiment, stats: dict[str, float]) -> float:
+    """The one figure per validation the training log keeps (train_log.csv `val_ap`, 0..1):
+    OKS AP, or on MPII the PCKh@0.5 Mean as a fraction."""
+    return stats["Mean"] / 100.0 if uses_pckh(exp) else stats["AP"]

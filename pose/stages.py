@@ -122,7 +122,7 @@ def evaluate_stage(
 
     from pose.engine.checkpoint import load_weights, model_identity
     from pose.engine.trainer import configure_torch
-    from pose.experiment_data import evaluate_on_val
+    from pose.experiment_data import evaluate_on_val, protocol_boxes
     from pose.models import build_model
 
     device = configure_torch(exp)
@@ -134,7 +134,7 @@ def evaluate_stage(
         payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
     model.to(device).eval()
     diagnostic = untrained or checkpoint is not None or boxes is not None
-    boxes = boxes or exp.recipe.test.boxes
+    boxes = protocol_boxes(exp, boxes)
     results_out = None if diagnostic else exp.run_dir / "results.json"
     with torch.no_grad():
         stats = evaluate_on_val(model, exp, boxes, results_out, progress)
@@ -237,13 +237,15 @@ PIPELINE_HEADER = """\
 """
 
 
-def use_scale_stage(params_dir: Path, scale: str) -> Path:
+def use_scale_stage(params_dir: Path, scale: str, dataset: str | None = None) -> Path:
     """Rewrite params/pipeline.yaml for `scale` from the registry (the file is derived: DVC reads
-    the scale's selection from it). The old file is not read, so a stale one is replaced."""
+    the scale's selection from it). The old file is not read, so a stale one is replaced.
+    `dataset`: which of the scale's datasets the pipeline runs (default: pipeline_for_scale's)."""
     registry = load_registry(params_dir, check_pipeline=False)
     registry.scale(scale)
     body = yaml.safe_dump(
-        pipeline_for_scale(registry, scale), sort_keys=False, default_flow_style=None, width=100
+        pipeline_for_scale(registry, scale, dataset), sort_keys=False, default_flow_style=None,
+        width=100,
     )
     path = Path(params_dir) / "pipeline.yaml"
     write_text(path, PIPELINE_HEADER + body)

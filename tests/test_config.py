@@ -235,13 +235,22 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
     use_scale_stage(params, "full")
     reg = load_registry(params)
     assert (reg.default_scale, reg.pipeline["dataset"]) == ("full", "coco")
-    assert list(reg.pipeline["train"]) == list(reg.experiments)
+    # full trains every experiment; a pipeline run covers one dataset (COCO by default)
+    on_coco = [e for e, spec in reg.experiments.items() if spec.dataset == "coco"]
+    assert list(reg.pipeline["train"]) == on_coco == reg.trained_experiments("full", "coco")
     # full scale fetches COCO's folders and the checkpoints its models start from
     assert list(reg.pipeline["data"]) == [
         "coco_train2017", "coco_val2017", "coco_annotations", "coco_detections",
         "imagenet_hrnet", "imagenet_resnet"]
     assert reg.pipeline["train"]["simplebaseline_r50_256x192"]["init"] == "data/pretrained/resnet"
     assert reg.pipeline["train"]["hrnet_w32_256x192"]["init"] == "data/pretrained/hrnet"
+    # the rest of full's experiments: MPII's, in a pipeline of their own
+    use_scale_stage(params, "full", "mpii")
+    reg = load_registry(params)
+    assert sorted(on_coco + list(reg.pipeline["train"])) == sorted(reg.experiments)
+    assert list(reg.pipeline["data"]) == ["mpii_images", "mpii_annotations"]
+    with pytest.raises(ConfigError, match=r"dataset\(s\) \['coco', 'mpii'\].*'synthetic'"):
+        use_scale_stage(params, "full", "synthetic")
 
 
 def test_dataset_paths_must_lie_in_its_sources(params: Path) -> None:

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from pose.data.coco import Instance
 from pose.data.codec import HeatmapCodec
+from pose.data.keypoint_sets import COCO, KeypointSet
 from pose.data.keypoints import FLIP_PAIRS, UPPER_BODY_IDS
 from pose.data.transforms import (
     affine_points,
@@ -114,15 +115,19 @@ class TopDownDataset(Dataset):
 
     Training samples are augmented; test samples are the plain box crops. Call set_epoch before
     each epoch's iteration so that augmentation differs between epochs (workers that are not
-    persistent pick the new epoch up when the DataLoader iterator is created).
+    persistent pick the new epoch up when the DataLoader iterator is created). `keypoints` is the
+    dataset's joint set: its flip pairs and half-body groups drive the augmentation, and the
+    flip test of pose.evaluate.pipeline.predict reads them from here.
     """
 
     def __init__(self, instances: list[Instance], codec: HeatmapCodec, train: bool,
-                 augment: AugmentConfig | None = None, seed: int = 0):
+                 augment: AugmentConfig | None = None, seed: int = 0,
+                 keypoints: KeypointSet = COCO):
         self.instances = list(instances)
         self.codec = codec
         self.train = train
         self.augment = augment if augment is not None else AugmentConfig()
+        self.keypoints = keypoints
         self.seed = int(seed)
         self.epoch = 0
         self.aspect_ratio = codec.input_size[0] / codec.input_size[1]
@@ -162,8 +167,9 @@ class TopDownDataset(Dataset):
         if not self.train:
             return CropParams(inst.center.astype(np.float32), inst.scale.astype(np.float32),
                               0.0, False, joints, visible)
+        kps = self.keypoints
         return augment_crop(joints, visible, inst.center, inst.scale, image_width, self.augment,
-                            self.rng(index), self.aspect_ratio)
+                            self.rng(index), self.aspect_ratio, kps.flip_pairs, kps.upper_body_ids)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         inst = self.instances[index]

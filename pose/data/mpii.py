@@ -200,13 +200,17 @@ def split_files(root: Path, split: str) -> list[Path]:
     return [Path(root) / "annot" / name for name in SPLIT_FILES[split]]
 
 
-def load_mpii_split(root: Path, split: str) -> list[Instance]:
-    """Instances of a split in file order; image_id is the position in that list, so the
+def mpii_instances(persons: list[MpiiPerson], image_dir: Path) -> list[Instance]:
+    """Instances of `persons` in order; image_id is the position in that list, so the
     predictions of instance i belong to entry i (the order the prediction files need)."""
+    return [person_instance(p, image_dir, i) for i, p in enumerate(persons)]
+
+
+def load_mpii_split(root: Path, split: str) -> list[Instance]:
+    """Instances of a split in file order (see mpii_instances)."""
     persons = [p for f in split_files(root, split)
                for p in read_mpii_annotations(f, need_joints=split != "test")]
-    image_dir = Path(root) / "images"
-    return [person_instance(p, image_dir, i) for i, p in enumerate(persons)]
+    return mpii_instances(persons, Path(root) / "images")
 
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:

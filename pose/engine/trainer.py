@@ -26,7 +26,13 @@ from pose.config import ResolvedExperiment
 from pose.engine.checkpoint import model_identity, read_checkpoint, save_checkpoint
 from pose.engine.losses import build_loss
 from pose.engine.optim import build_optimizer, build_scheduler
-from pose.experiment_data import build_dataset, check_output_size, evaluate_on_val
+from pose.experiment_data import (
+    build_dataset,
+    check_output_size,
+    evaluate_on_val,
+    protocol_boxes,
+    val_score,
+)
 from pose.io import write_text, write_yaml
 from pose.models import build_model
 from pose.models.pretrained import load_pretrained
@@ -136,7 +142,8 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
     loss_fn = build_loss(exp.recipe.loss)
 
     dataset = build_dataset(exp, "train")
-    val_dataset = build_dataset(exp, "val", exp.recipe.test.boxes)  # read once, used per epoch
+    val_boxes = protocol_boxes(exp, None)
+    val_dataset = build_dataset(exp, "val", val_boxes)  # read once, used per epoch
     sampler = RandomSampler(dataset, generator=torch.Generator())
     loader = DataLoader(
         dataset,
@@ -179,10 +186,8 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
         scheduler.step()
         val_ap = None
         if (epoch + 1) % exp.val_every == 0 or epoch + 1 == epochs:
-            stats = evaluate_on_val(
-                model, exp, exp.recipe.test.boxes, progress=False, dataset=val_dataset
-            )
-            val_ap = stats["AP"]
+            stats = evaluate_on_val(model, exp, val_boxes, progress=False, dataset=val_dataset)
+            val_ap = val_score(exp, stats)
         history.append(EpochRecord(epoch + 1, loss, val_ap, lr, time.perf_counter() - t0))
         ap_text = "-" if val_ap is None else f"{val_ap:.3f}"
         print(

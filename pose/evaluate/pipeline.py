@@ -37,7 +37,8 @@ def predict(model: torch.nn.Module, dataset: TopDownDataset, batch_size: int = 3
     """Per-instance predictions of a test-mode dataset: image_id, keypoints (J, 3) = image x, y
     and heatmap maxval, center, scale, area, box_score (and the dataset index).
 
-    The model is moved to `device` and run in eval mode (its previous mode is restored).
+    The model is moved to `device` and run in eval mode (its previous mode is restored). The
+    flip test swaps the dataset's own left/right pairs (COCO's or MPII's).
     """
     if dataset.train:
         raise ValueError("predict needs a test-mode dataset (train=False): training samples "
@@ -51,7 +52,8 @@ def predict(model: torch.nn.Module, dataset: TopDownDataset, batch_size: int = 3
     try:
         for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
             images = batch["image"].to(device, non_blocking=True)
-            heatmaps = model_heatmaps(model, images, flip_test, shift=shift).float().cpu().numpy()
+            heatmaps = model_heatmaps(model, images, flip_test, dataset.keypoints.flip_pairs,
+                                      shift=shift).float().cpu().numpy()
             meta = {k: v.numpy() for k, v in batch["meta"].items()}
             coords, maxvals = final_preds(dataset.codec, heatmaps, meta["center"], meta["scale"],
                                           blur_kernel, offset)

@@ -7,7 +7,9 @@ at <scale> scale"; other missing inputs read "not run" (a table can be built fro
 alone); malformed inputs raise `DataError` naming the file, since a silently wrong table is worse
 than none. A table whose paper AP is from COCO test-dev (`ap_split: test-dev`) never shows a val
 figure: its reproduced AP is the evaluation server's stats for the project's test-dev submission
-(runs/<scale>/<exp>/test-dev/eval.json, `pose import-server-stats`), or none.
+(runs/<scale>/<exp>/test-dev/eval.json, `pose import-server-stats`), or none. A `metric: pckh`
+table (MPII, DANet's Table VIII) shows PCKh@0.5 per joint group instead of AP: the paper's figure
+is on MPII's test set, the reproduced one on its validation split, so no difference is computed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pose.config import Registry, format_input, parse_input
+from pose.config import PCKH_COLUMNS, PaperFigures, Registry, format_input, parse_input
 from pose.errors import DataError
 from pose.evaluate.server_stats import TEST_DEV, test_dev_eval_path
 from pose.io import atomic_path
@@ -31,6 +33,8 @@ BOXES_SHORT = {"detections": "det boxes", "gt": "GT boxes"}
 EVALUATED_SPLITS = ("val",)  # COCO splits the evaluate stage produces an AP for
 SERVER_SPLITS = (TEST_DEV,)  # splits whose AP only the COCO evaluation server gives
 SERVER_MARK = "test-dev server"
+PCKH_SPLIT = "val"  # the MPII split the evaluate stage scores (its test set has no public labels)
+PCKH_LOW = "Mean@0.1"
 
 COLUMNS = (
     ("Model", "l"),
@@ -94,6 +98,28 @@ def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
     data = read_json_or_none(path)
     if data is None:
         return None
+    _require_run(data, path, experiment, scale)
+    _require(data, path, "AP", lambda v: _is_number(v) and 0 <= v <= 1, "a number in 0..1")
+    for key in EVAL_METRICS[1:]:
+        # pycocotools reports -1 for an area range without ground truth.
+        if key in data:
+            _require(data, path, key, lambda v: _is_number(v) and -1 <= v <= 1, "a number")
+    return data
+
+
+def load_pckh_eval(path: Path, experiment: str, scale: str) -> dict | None:
+    """Read and check an MPII eval.json: PCKh@0.5 per Table VIII column, in percent."""
+    data = read_json_or_none(path)
+    if data is None:
+        return None
+    _require_run(data, path, experiment, scale)
+    for key in (*PCKH_COLUMNS, PCKH_LOW):
+        _require(data, path, key, lambda v: _is_number(v) and 0 <= v <= 100, "a PCKh in 0..100")
+    return data
+
+
+def _require_run(data: dict, path: Path, experiment: str, scale: str) -> None:
+    """The fields every eval.json carries: whose run it is and under which protocol."""
     _require(data, path, "experiment", lambda v: v == experiment, f"{experiment!r}")
     _require(data, path, "scale", lambda v: v == scale, f"{scale!r}")
     _require(data, path, "dataset", lambda v: isinstance(v, str) and v, "a dataset name")
@@ -103,12 +129,6 @@ def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
     _require(
         data, path, "epochs", lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"
     )
-    _require(data, path, "AP", lambda v: _is_number(v) and 0 <= v <= 1, "a number in 0..1")
-    for key in EVAL_METRICS[1:]:
-        # pycocotools reports -1 for an area range without ground truth.
-        if key in data:
-            _require(data, path, key, lambda v: _is_number(v) and -1 <= v <= 1, "a number")
-    return data
 
 
 def load_test_dev_eval(path: Path, experiment: str, scale: str) -> dict | None:
@@ -197,9 +217,33 @@ def _differences(ev: dict, protocol: dict) -> list[str]:
     ]
 
 
+def _complexity_fields(cx: dict | None, paper: PaperFigures) -> dict:
+    """A row's measured complexity and its differences to the paper's figures."""
+    complexity = None
+    delta_params = delta_gflops = None
+    if cx is not None:
+        complexity = {
+            "input": cx["input"],
+            "params_m": round(cx["params"] / 1e6, 6),
+            "gflops": round(float(cx["gflops_paper"]), 6),
+            "gmacs": round(float(cx["gmacs"]), 6),
+        }
+        delta_params = _delta_pct(complexity["params_m"], paper.params_m)
+        delta_gflops = _delta_pct(complexity["gflops"], paper.gflops)
+    return {
+        "complexity": complexity,
+        "delta_params_pct": delta_params,
+        "delta_gflops_pct": delta_gflops,
+        "params_within_2pct": _within(delta_params, paper.params_m),
+        "gflops_within_2pct": _within(delta_gflops, paper.gflops),
+    }
+
+
 def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> list[dict]:
     """The table's rows as numbers: paper figures, reproduced figures, complexity and deltas."""
     spec = registry.table(table)
+    if spec.metric == "pckh":
+        return pckh_table_rows(registry, table, scale, runs_dir)
     trained_here = set(registry.trained_experiments(scale))
     # A test-dev table reads the server's stats (test-dev/eval.json), never the val eval.json:
     # a val AP is another figure than the paper's.
@@ -232,17 +276,6 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
             if not differences and row.paper.ap is not None:
                 delta_ap = round(reproduced["ap"] - row.paper.ap, 4)
 
-        complexity = None
-        delta_params = delta_gflops = None
-        if cx is not None:
-            complexity = {
-                "input": cx["input"],
-                "params_m": round(cx["params"] / 1e6, 6),
-                "gflops": round(float(cx["gflops_paper"]), 6),
-                "gmacs": round(float(cx["gmacs"]), 6),
-            }
-            delta_params = _delta_pct(complexity["params_m"], row.paper.params_m)
-            delta_gflops = _delta_pct(complexity["gflops"], row.paper.gflops)
         rows.append(
             {
                 "label": row.label,
@@ -259,11 +292,51 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
                 "reproduced": reproduced,
                 "delta_ap": delta_ap,
                 "not_comparable_because": differences,
-                "complexity": complexity,
-                "delta_params_pct": delta_params,
-                "delta_gflops_pct": delta_gflops,
-                "params_within_2pct": _within(delta_params, row.paper.params_m),
-                "gflops_within_2pct": _within(delta_gflops, row.paper.gflops),
+                **_complexity_fields(cx, row.paper),
+                "files": {"eval": ev_file and str(ev_file), "complexity": str(cx_file)},
+            }
+        )
+    return rows
+
+
+def pckh_table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> list[dict]:
+    """A `metric: pckh` table's rows: the paper's PCKh@0.5 (MPII test) beside the reproduced
+    PCKh@0.5 on MPII's validation split, with complexity; never a difference between the two."""
+    spec = registry.table(table)
+    trained_here = set(registry.trained_experiments(scale))
+    rows = []
+    for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
+        resolved = registry.resolve(row.experiment, scale)
+        trained = row.experiment in trained_here
+        # A scale that swaps the dataset for a COCO-format one (smoke) scores AP, not PCKh.
+        scored = trained and resolved.dataset.source == "mpii"
+        ev_file = eval_path(runs_dir, scale, row.experiment) if scored else None
+        cx_file = complexity_path(runs_dir, row.experiment)
+        ev = load_pckh_eval(ev_file, row.experiment, scale) if ev_file else None
+        cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
+        reproduced = None
+        if ev is not None:
+            reproduced = {
+                "pckh": {k: round(float(ev[k]), 4) for k in PCKH_COLUMNS},
+                "mean_at_0.1": round(float(ev[PCKH_LOW]), 4),
+                "split": PCKH_SPLIT,
+                **{k: ev[k] for k in ("scale", "dataset", "boxes", "input", "flip_test", "epochs")},
+            }
+        rows.append(
+            {
+                "label": row.label,
+                "experiment": row.experiment,
+                "model": resolved.model_name,
+                "paper": {
+                    "pckh": dict(row.paper.pckh or {}),
+                    "params_m": row.paper.params_m,
+                    "gflops": row.paper.gflops,
+                },
+                "paper_protocol": paper_protocol(registry, row.experiment),
+                "trained": trained,
+                "trained_on": resolved.dataset_name,
+                "reproduced": reproduced,
+                **_complexity_fields(cx, row.paper),
                 "files": {"eval": ev_file and str(ev_file), "complexity": str(cx_file)},
             }
         )
@@ -312,13 +385,19 @@ def _reproduced_ap_cell(row: dict, scale: str) -> str:
 
 
 def render_row(row: dict, scale: str) -> list[str]:
-    cx = row["complexity"] or {}
     return [
         _escape(row["label"]),
         f"`{row['experiment']}`",
         _paper(row["paper"]["ap"]),
         _reproduced_ap_cell(row, scale),
         _signed(row["delta_ap"]),
+        *_complexity_cells(row),
+    ]
+
+
+def _complexity_cells(row: dict) -> list[str]:
+    cx = row["complexity"] or {}
+    return [
         _paper(row["paper"]["params_m"]),
         _fixed(cx.get("params_m"), 2),
         _signed(row["delta_params_pct"], "%"),
@@ -327,6 +406,53 @@ def render_row(row: dict, scale: str) -> list[str]:
         _signed(row["delta_gflops_pct"], "%"),
         _fixed(cx.get("gmacs"), 2),
     ]
+
+
+PCKH_TABLE_COLUMNS = (
+    ("Model", "l"),
+    ("Experiment", "l"),
+    ("Reproduced on", "l"),
+    *((f"{name} (paper / {PCKH_SPLIT})", "r") for name in PCKH_COLUMNS),
+    *COLUMNS[5:],
+)
+
+
+def _pckh_source_cell(row: dict, scale: str) -> str:
+    """Where the reproduced PCKh comes from ('full, mpii, val split'), or why there is none."""
+    rep = row["reproduced"]
+    if rep is not None:
+        marks = [rep["scale"], rep["dataset"], f"{rep['split']} split"]
+        return ", ".join(marks + ([] if rep["flip_test"] else ["no flip"]))
+    if not row["trained"]:
+        return not_trained_cell(scale)
+    if row["trained_on"] != row["paper_protocol"]["dataset"]:
+        return f"trained on {row['trained_on']} at {scale} scale: no PCKh"
+    return NOT_RUN
+
+
+def render_pckh_row(row: dict, scale: str) -> list[str]:
+    """PCKh cells read 'paper / reproduced' (reproduced: '—' until evaluated)."""
+    rep = (row["reproduced"] or {}).get("pckh", {})
+    cells = [f"{_paper(row['paper']['pckh'].get(k))} / {_fixed(rep.get(k), 1, MISSING_PAPER)}"
+             for k in PCKH_COLUMNS]
+    return [_escape(row["label"]), f"`{row['experiment']}`", _pckh_source_cell(row, scale),
+            *cells, *_complexity_cells(row)]
+
+
+def _pckh_note(scale: str, rows: list[dict]) -> str:
+    note = (
+        "Each PCKh@0.5 cell reads *paper / reproduced*. The paper's figures are on the MPII "
+        "**test** set, which only the benchmark's evaluation scores; the reproduced ones are "
+        f"PCKh@0.5 on the MPII **validation** split (valid.json against gt_valid.mat) at "
+        f"**{scale}** scale, marked in *Reproduced on*. A validation figure is not a test "
+        "figure: no difference is computed."
+    )
+    if not all(r["trained"] for r in rows):
+        note += (
+            f" Rows reading *{not_trained_cell(scale)}* are experiments this scale does not "
+            "train (`train` in params/scales.yaml); their complexity is measured all the same."
+        )
+    return note
 
 
 def summary_line(summary: dict) -> str:
@@ -374,21 +500,25 @@ def _reproduced_note(scale: str, rows: list[dict]) -> str:
 
 
 def render_markdown(
-    title: str, caption: str, scale: str, rows: list[dict], summary: dict
+    title: str, caption: str, scale: str, rows: list[dict], summary: dict, metric: str = "ap"
 ) -> str:
     """The table with its caption and the notes a reader needs to interpret the columns."""
-    header = "| " + " | ".join(name for name, _ in COLUMNS) + " |"
-    rule = "| " + " | ".join("---:" if align == "r" else ":---" for _, align in COLUMNS) + " |"
-    body = ["| " + " | ".join(render_row(r, scale)) + " |" for r in rows]
+    pckh = metric == "pckh"
+    columns = PCKH_TABLE_COLUMNS if pckh else COLUMNS
+    render = render_pckh_row if pckh else render_row
+    header = "| " + " | ".join(name for name, _ in columns) + " |"
+    rule = "| " + " | ".join("---:" if align == "r" else ":---" for _, align in columns) + " |"
+    body = ["| " + " | ".join(render(r, scale)) + " |" for r in rows]
     inputs = sorted({r["paper_protocol"]["input"] for r in rows})
     lines = [f"## {_escape(title)}", "", header, rule, *body, "", summary_line(summary), ""]
     if caption.strip():
         lines += [caption.strip(), ""]
     lines += [
-        _reproduced_note(scale, rows),
+        _pckh_note(scale, rows) if pckh else _reproduced_note(scale, rows),
         "",
         "Complexity columns (params, GFLOPs, GMACs) are measured on the paper-size model at the "
-        f"paper's input ({', '.join(inputs) or 'n/a'}), whatever the scale of the reproduced AP. "
+        f"paper's input ({', '.join(inputs) or 'n/a'}), whatever the scale of the reproduced "
+        f"{'PCKh' if pckh else 'AP'}. "
         "GFLOPs follow the papers' convention; GMACs count true multiply-adds.",
         "",
     ]
@@ -408,11 +538,12 @@ def build_table(
     registry.scale(scale)  # an unknown scale fails here, naming the known ones
     rows = table_rows(registry, table, scale, Path(runs_dir))
     summary = complexity_summary(rows)
-    markdown = render_markdown(spec.title, spec.caption, scale, rows, summary)
+    markdown = render_markdown(spec.title, spec.caption, scale, rows, summary, spec.metric)
     payload = {
         "table": table,
         "title": spec.title,
         "caption": spec.caption,
+        **({"metric": spec.metric} if spec.metric != "ap" else {}),
         "ap_split": spec.ap_split,
         "scale": scale,
         "complexity_summary": summary,
