@@ -105,6 +105,16 @@ def cmd_predict_test_dev(args: argparse.Namespace) -> None:
           f"`pose import-server-stats FILE --experiment {args.experiment}`)")
 
 
+def cmd_predict_mpii_test(args: argparse.Namespace) -> None:
+    from pose.evaluate.mpii_test import predict_mpii_test
+
+    registry = _registry(args)
+    path = predict_mpii_test(registry.resolve(args.experiment, _scale(args, registry)),
+                             _progress(args))
+    print(f"MPII test-set predictions: {path} (the evaluation toolkit's `pred` format; the "
+          "benchmark's authors score the test set)")
+
+
 def cmd_import_server_stats(args: argparse.Namespace) -> None:
     from pose.evaluate.server_stats import import_server_stats
 
@@ -258,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment")
     scale_arg(p)
     p.set_defaults(func=cmd_predict_test_dev)
+
+    p = add("predict-mpii-test", help="MPII test-set predictions in the benchmark's format")
+    p.add_argument("experiment")
+    scale_arg(p)
+    p.set_defaults(func=cmd_predict_mpii_test)
 
     p = add("import-server-stats", help="record the stats the COCO evaluation server returned")
     p.add_argument("file", type=Path, help="the server's stats (JSON, or pycocotools' summary)")

@@ -107,6 +107,51 @@ def _instances(exp: ResolvedExperiment, split: Split, boxes: str) -> list[Instan
     )
 
 
+def load_model(exp: ResolvedExperiment, checkpoint: Path | None = None,
+               untrained: bool = False) -> tuple[torch.nn.Module, dict]:
+    """The experiment's model on its device in eval mode, seeded as training starts, with the
+    trained weights (default runs/<scale>/<exp>/model.pth, checked to be this model's) unless
+    `untrained`; returns it with the checkpoint's payload ({"epochs": 0} when untrained)."""
+    from pose.engine.checkpoint import load_weights, model_identity
+    from pose.engine.trainer import configure_torch
+    from pose.models import build_model
+
+    device = configure_torch(exp)
+    torch.manual_seed(exp.seed)
+    model = build_model(exp.model_spec, where=f"model {exp.model_name}")
+    payload: dict = {"epochs": 0}
+    if not untrained:
+        ckpt = checkpoint or exp.run_dir / "model.pth"
+        payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
+    model.to(device).eval()
+    return model, payload
+
+
+def trained_epochs(payload: dict) -> int:
+    return int(payload.get("epochs", payload.get("epoch", 0)))
+
+
+def predict_protocol(model: torch.nn.Module, exp: ResolvedExperiment, dataset: TopDownDataset,
+                     progress: bool = True) -> list[dict]:
+    """Per-instance predictions with the recipe's test protocol (flip test with the dataset's
+    pairs, blur, sub-pixel offset): what val evaluation, the test-dev submission and the MPII
+    test prediction file all start from."""
+    from pose.evaluate.pipeline import predict
+
+    test = exp.recipe.test
+    return predict(
+        model,
+        dataset,
+        batch_size=max(1, min(64, exp.recipe.batch_size)),
+        flip_test=test.flip_test,
+        num_workers=exp.num_workers,
+        device=exp.device,
+        progress=progress,
+        blur_kernel=test.blur_kernel,
+        offset=test.offset,
+    )
+
+
 def evaluate_on_val(
     model: torch.nn.Module,
     exp: ResolvedExperiment,
@@ -121,22 +166,12 @@ def evaluate_on_val(
 
     `dataset`: the val dataset of `boxes`, when the caller evaluates repeatedly (per epoch) and
     has built it once."""
-    from pose.evaluate.pipeline import coco_keypoint_eval, keypoint_results, predict
+    from pose.evaluate.pipeline import coco_keypoint_eval, keypoint_results
     from pose.io import write_json
 
     dataset = dataset if dataset is not None else build_dataset(exp, "val", boxes)
     test = exp.recipe.test
-    preds = predict(
-        model,
-        dataset,
-        batch_size=max(1, min(64, exp.recipe.batch_size)),
-        flip_test=test.flip_test,
-        num_workers=exp.num_workers,
-        device=exp.device,
-        progress=progress,
-        blur_kernel=test.blur_kernel,
-        offset=test.offset,
-    )
+    preds = predict_protocol(model, exp, dataset, progress)
     if uses_pckh(exp):
         return _pckh_on_val(exp, preds, results_out)
     results = keypoint_results(preds, in_vis_thre=test.in_vis_thre, oks_thre=test.oks_thre)

@@ -120,19 +120,9 @@ def evaluate_stage(
     """
     import torch
 
-    from pose.engine.checkpoint import load_weights, model_identity
-    from pose.engine.trainer import configure_torch
-    from pose.experiment_data import evaluate_on_val, protocol_boxes
-    from pose.models import build_model
+    from pose.experiment_data import evaluate_on_val, load_model, protocol_boxes, trained_epochs
 
-    device = configure_torch(exp)
-    torch.manual_seed(exp.seed)
-    model = build_model(exp.model_spec, where=f"model {exp.model_name}")
-    payload: dict = {"epochs": 0}
-    if not untrained:
-        ckpt = checkpoint or exp.run_dir / "model.pth"
-        payload = load_weights(ckpt, model, model_identity(exp.model_name, exp.model_spec))
-    model.to(device).eval()
+    model, payload = load_model(exp, checkpoint, untrained)
     diagnostic = untrained or checkpoint is not None or boxes is not None
     boxes = protocol_boxes(exp, boxes)
     results_out = None if diagnostic else exp.run_dir / "results.json"
@@ -145,7 +135,7 @@ def evaluate_stage(
         "boxes": boxes,
         "input": format_input(exp.input_hw),
         "flip_test": exp.recipe.test.flip_test,
-        "epochs": int(payload.get("epochs", payload.get("epoch", 0))),
+        "epochs": trained_epochs(payload),
         **{k: float(v) for k, v in stats.items()},
     }
     if not diagnostic:

@@ -58,17 +58,21 @@ TRAIN = [person("000000001.jpg", 20, 10), person("000000001.jpg", 50, 20),
          person("000000002.jpg", 30, 15), person("000000002.jpg", 10, 5)]
 VALID = [person("000000003.jpg", 25, 12), person("000000003.jpg", 45, 18),
          person("000000002.jpg", 35, 10)]
+# test.json: no joints (the benchmark keeps the labels)
+TEST = [{k: v for k, v in person(name, x, y).items() if k not in ("joints", "joints_vis")}
+        for name, x, y in (("000000001.jpg", 22, 12), ("000000003.jpg", 40, 20))]
 
 
 def write_mpii_folder(root: Path) -> None:
-    """<root>/images/*.jpg, annot/train.json, valid.json and gt_valid.mat (official layout)."""
+    """<root>/images/*.jpg, annot/train.json, valid.json, test.json and gt_valid.mat (the
+    field's layout)."""
     (root / "images").mkdir(parents=True)
     (root / "annot").mkdir()
     rng = np.random.default_rng(0)
     for k in (1, 2, 3):
         image = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
         assert cv2.imwrite(str(root / "images" / f"{k:09d}.jpg"), image)
-    for name, data in (("train", TRAIN), ("valid", VALID)):
+    for name, data in (("train", TRAIN), ("valid", VALID), ("test", TEST)):
         (root / "annot" / f"{name}.json").write_text(json.dumps(data))
     pos = np.array([p["joints"] for p in VALID], dtype=np.float64)
     missing = np.zeros((len(VALID), mpii.NUM_JOINTS))
@@ -224,3 +228,23 @@ def test_a_scale_that_swaps_mpii_for_coco_format_data_shows_no_pckh(project: Pat
     line = next(line for line in md.splitlines() if line.startswith("| DANet-72 "))
     assert "trained on synthetic at tiny_mpii scale: no PCKh" in line
     assert "90.6 / —" in line
+
+
+def test_test_set_predictions_in_the_benchmark_format(project: Path) -> None:
+    """After training, `predict_mpii_test` writes one prediction per test.json person, in its
+    order, readable as the toolkit's `pred`; a COCO experiment has none."""
+    from pose.errors import ConfigError
+    from pose.evaluate.mpii_predictions import read_mpii_predictions
+    from pose.evaluate.mpii_test import predict_mpii_test
+
+    reg = load_registry("params", check_pipeline=False)
+    exp = reg.resolve("danet_72_mpii_256x256", SCALE)
+    train_stage(exp, progress=False)
+    path = predict_mpii_test(exp, progress=False)
+    names, coords = read_mpii_predictions(path)
+    assert names == [p["image"] for p in TEST]
+    assert coords.shape == (len(TEST), 16, 2) and np.isfinite(coords).all()
+    record = json.loads((path.parent / "submission.json").read_text())
+    assert (record["split"], record["persons"]) == ("test", len(TEST))
+    with pytest.raises(ConfigError, match="not MPII"):
+        predict_mpii_test(reg.resolve("hrnet_w32_256x192", SCALE), progress=False)

@@ -122,11 +122,8 @@ def predict_test_dev(exp: ResolvedExperiment, progress: bool) -> Path:
 
     from pose.data.coco import load_instances
     from pose.data.dataset import TopDownDataset
-    from pose.engine.checkpoint import load_weights, model_identity
-    from pose.engine.trainer import configure_torch
-    from pose.evaluate.pipeline import keypoint_results, predict
-    from pose.experiment_data import build_codec
-    from pose.models import build_model
+    from pose.evaluate.pipeline import keypoint_results
+    from pose.experiment_data import build_codec, load_model, predict_protocol, trained_epochs
 
     split = test_dev_split(exp)
     info_file = exp.dataset.path(split.annotations)
@@ -139,17 +136,11 @@ def predict_test_dev(exp: ResolvedExperiment, progress: bool) -> Path:
         raise DataError(f"{det_file}: no person detection of a test-dev image scores at least "
                         f"{test.det_score_thresh} (test.det_score_thresh): nothing to submit")
 
-    device = configure_torch(exp)
-    torch.manual_seed(exp.seed)
-    model = build_model(exp.model_spec, where=f"model {exp.model_name}")
     checkpoint = exp.run_dir / "model.pth"
-    payload = load_weights(checkpoint, model, model_identity(exp.model_name, exp.model_spec))
-    model.to(device).eval()
+    model, payload = load_model(exp, checkpoint)
     dataset = TopDownDataset(instances, build_codec(exp), train=False)
     with torch.no_grad():
-        preds = predict(model, dataset, batch_size=max(1, min(64, exp.recipe.batch_size)),
-                        flip_test=test.flip_test, num_workers=exp.num_workers, device=exp.device,
-                        progress=progress, blur_kernel=test.blur_kernel, offset=test.offset)
+        preds = predict_protocol(model, exp, dataset, progress)
     results = keypoint_results(preds, in_vis_thre=test.in_vis_thre, oks_thre=test.oks_thre)
 
     out_dir = test_dev_dir(Path("runs"), exp.scale, exp.name)
@@ -165,7 +156,7 @@ def predict_test_dev(exp: ResolvedExperiment, progress: bool) -> Path:
         "boxes": "detections",
         "input": format_input(exp.input_hw),
         "flip_test": test.flip_test,
-        "epochs": int(payload.get("epochs", payload.get("epoch", 0))),
+        "epochs": trained_epochs(payload),
         "checkpoint": str(checkpoint),
         "image_info": str(info_file),
         "detections": str(det_file),

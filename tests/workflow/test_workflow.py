@@ -202,3 +202,13 @@ def test_full_scale_fetches_each_source_once_and_submits_test_dev(tmp_path: Path
     registry = load_registry(work / "params", check_pipeline=False)
     assert submitted == sorted(registry.test_dev_experiments("full"))
     assert "frsbn_r34_384x288" in submitted and "danet_72_256x192" in submitted
+
+
+def test_full_scale_mpii_run_fetches_mpii_and_writes_test_predictions(tmp_path: Path) -> None:
+    work = _workflow_copy(tmp_path, tiny=False)
+    out = _run(["snakemake", "-n", "mpii_test_submissions", "--config", "scale=full",
+                "dataset=mpii"], work)
+    assert sorted(re.findall(r"rule fetch_(\w+):", out)) == ["mpii_annotations", "mpii_images"]
+    blocks = re.findall(r"rule predict_mpii_test:\n(.*?)(?=\n\S|\Z)", out, flags=re.S)
+    assert sorted(re.search(r"wildcards: experiment=(\S+)", b).group(1) for b in blocks) == [
+        f"danet_{d}_mpii_256x256" for d in (102, 72, 88, 98)]

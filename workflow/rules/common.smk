@@ -76,3 +76,8 @@ def test_dev_folders(wildcards):
 def table_trained(wildcards):
     """Re-build the table when the scale's selection of its rows changes (params trigger)."""
     return ",".join(e for e in table_experiments(wildcards.table) if e in TRAINED)
+
+
+def mpii_experiments():
+    """Trained experiments on MPII (they get a test-set prediction file)."""
+    return [e for e in TRAINED if resolved(e).keypoints.name == "mpii"]
