@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from tqdm import tqdm
@@ -38,9 +39,7 @@ def local_path(url: str) -> Path | None:
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return Path(parsed.path)
-    if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and url[1:3] == ":\\"):
-        return Path(url)
-    return None
+    return Path(url) if not parsed.scheme else None
 
 
 def _disk_check(folder: Path, needed: int, what: str) -> None:
@@ -79,8 +78,9 @@ def _start_offset(part: Path, url: str, size: int | None) -> int:
     return 0
 
 
-def _open(url: str, offset: int, timeout: float) -> tuple[object, int, int | None]:
-    """Open `url` from byte `offset`; returns (response, offset the body starts at, total)."""
+def _open(url: str, offset: int, timeout: float) -> tuple[Any, int, int | None]:
+    """Open `url` from byte `offset`; returns (response, offset the body starts at, total size).
+    The response is None when the file is already whole (HTTP 416 on a resumed request)."""
     request = urllib.request.Request(url, headers={"User-Agent": "poserepro-fetch"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
