@@ -25,7 +25,7 @@ EXPERIMENTS = list(REGISTRY.experiments)
 TRAINED = REGISTRY.trained_experiments(SCALE, DATASET)
 DATA = REGISTRY.data_sources(SCALE, DATASET)  # {source: folder} the fetch rules make
 TEST_DEV_DATA = REGISTRY.test_dev_sources(DATASET)  # fetched for test-dev submissions only
-TEST_DEV = REGISTRY.test_dev_experiments(SCALE)
+TEST_DEV = [e for e in REGISTRY.test_dev_experiments(SCALE) if e in TRAINED]
 TABLES = list(REGISTRY.tables)
 RUNS = f"runs/{SCALE}"
 
