@@ -51,9 +51,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     registry = _registry(args)
+    def emit(line: str) -> None:
+        print(line, flush=True)  # each source as it is done, before a later one fails
+
     for name in args.names:
-        for line in stages.fetch_stage(registry, name, _progress(args)):
-            print(line)
+        stages.fetch_stage(registry, name, _progress(args), emit)
 
 
 def cmd_train(args: argparse.Namespace) -> None:

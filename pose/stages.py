@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -59,8 +60,10 @@ def _refuse_foreign_dir(root: Path) -> None:
         )
 
 
-def fetch_stage(registry: Registry, name: str, progress: bool) -> list[str]:
-    """Make a source's folder, or every source of a dataset, whole; returns one line per source.
+def fetch_stage(registry: Registry, name: str, progress: bool,
+                emit: Callable[[str], None] = print) -> None:
+    """Make a source's folder, or every source of a dataset, whole; `emit` gets one line per
+    source as it is done (a dataset whose last source fails still reports the others).
 
     A generated source (the synthetic dataset) is generated; a fetched dataset is then checked
     for every file its splits name, so a run never starts training on a partial dataset."""
@@ -71,20 +74,22 @@ def fetch_stage(registry: Registry, name: str, progress: bool) -> list[str]:
         spec = sources.get(name)
         if spec.generate is not None:
             root = synth_stage(registry, spec.generate, None, progress)
-            return [f"{name}: generated {root}"]
+            emit(f"{name}: generated {root}")
+            return
         result = fetch_source(sources, name, progress=progress)
         done = (f"downloaded {', '.join(result.downloaded)}" if result.downloaded
                 else "nothing downloaded")
-        return [f"{name}: {result.status} {result.out} ({done})"]
+        emit(f"{name}: {result.status} {result.out} ({done})")
+        return
     if name not in registry.datasets:
         raise PoseError(f"{name!r} is neither a source of {sources.path} "
                         f"({', '.join(sources.sources)}) nor a dataset "
                         f"({', '.join(registry.datasets)})")
     spec = registry.dataset(name)
-    lines = [line for s in spec.sources for line in fetch_stage(registry, s, progress)]
+    for source in spec.sources:
+        fetch_stage(registry, source, progress, emit)
     if spec.source != "synthetic":
         _check_dataset_files(name, spec)
-    return lines
 
 
 def _check_dataset_files(name: str, spec) -> None:
