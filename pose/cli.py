@@ -118,11 +118,13 @@ def cmd_predict_mpii_test(args: argparse.Namespace) -> None:
 
 
 def cmd_import_server_stats(args: argparse.Namespace) -> None:
-    from pose.evaluate.server_stats import import_server_stats
+    from pose.evaluate.server_stats import import_server_stats, infer_experiment
 
     registry = _registry(args)
-    path = import_server_stats(args.file, args.experiment, _scale(args, registry))
-    print(f"test-dev stats recorded in {path}")
+    scale = _scale(args, registry)
+    experiment = args.experiment or infer_experiment(args.file, list(registry.experiments), scale)
+    path = import_server_stats(args.file, experiment, scale)
+    print(f"test-dev stats of {experiment} recorded in {path}")
 
 
 def cmd_pckh(args: argparse.Namespace) -> None:
@@ -278,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("import-server-stats", help="record the stats the COCO evaluation server returned")
     p.add_argument("file", type=Path, help="the server's stats (JSON, or pycocotools' summary)")
-    p.add_argument("--experiment", required=True)
+    p.add_argument("--experiment", help="whose submission the stats answer (default: from the "
+                   "file's folder runs/<scale>/<exp>/test-dev/ or its submission name)")
     scale_arg(p)
     p.set_defaults(func=cmd_import_server_stats)
 

@@ -173,6 +173,27 @@ def _submission(run: Path, experiment: str, scale: str) -> dict:
     return record
 
 
+def infer_experiment(file: Path, experiments: list[str], scale: str,
+                     runs_dir: Path = Path("runs")) -> str:
+    """Whose stats a file holds, when the command names no experiment: the file lies in a run's
+    test-dev folder (runs/<scale>/<exp>/test-dev/), or its name carries a submission's name
+    (person_keypoints_test-dev2017_<alg>_results, as the server names what it returns)."""
+    from pose.evaluate.testdev import submission_stem
+
+    resolved = Path(file).resolve()
+    found = [e for e in experiments
+             if resolved.parent == test_dev_dir(runs_dir, scale, e).resolve()]
+    found = found or [e for e in experiments if submission_stem(e) in Path(file).name]
+    if len(found) != 1:
+        why = "matches several experiments" if found else "names no experiment"
+        raise DataError(
+            f"{file}: {why} (neither its folder runs/{scale}/<experiment>/test-dev/ nor its name "
+            "person_keypoints_test-dev2017_<alg>_results... identifies one); name it with "
+            "--experiment EXPERIMENT"
+        )
+    return found[0]
+
+
 def import_server_stats(file: Path, experiment: str, scale: str,
                         runs_dir: Path = Path("runs")) -> Path:
     """Check the server's stats for `experiment`'s test-dev submission and record them in

@@ -209,6 +209,26 @@ def test_json_stats_are_recorded_with_their_source(project: SimpleNamespace, run
         "synthetic", "detections", "96x64")
 
 
+def test_the_experiment_is_inferred_from_the_files_folder_or_name(project: SimpleNamespace,
+                                                                   runs: Path,
+                                                                   tmp_path: Path) -> None:
+    """`pose import-server-stats FILE` without --experiment: a file saved in the run's test-dev
+    folder, or named after the submission, identifies it; anything else is a clear error."""
+    from pose.evaluate.server_stats import infer_experiment
+
+    experiments = ["hrnet_w48_256x192", EXP, "simplebaseline_r50_256x192"]
+    beside = runs / SCALE / EXP / "test-dev" / "stats.json"
+    beside.write_text(json.dumps(SERVER_JSON))
+    assert infer_experiment(beside, experiments, SCALE, runs) == EXP
+    named = tmp_path / f"{STEM}_stats.json"
+    named.write_text(json.dumps(SERVER_JSON))
+    assert infer_experiment(named, experiments, SCALE, runs) == EXP
+    anonymous = tmp_path / "stats.json"
+    anonymous.write_text(json.dumps(SERVER_JSON))
+    with pytest.raises(DataError, match="names no experiment.*--experiment"):
+        infer_experiment(anonymous, experiments, SCALE, runs)
+
+
 def _pycocotools_summary(fx: SimpleNamespace, caplog: pytest.LogCaptureFixture
                          ) -> tuple[str, dict[str, float]]:
     """The summary pycocotools prints for keypoints, and the stats it summarises (jittered
