@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pose import stages
@@ -225,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     def scale_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--scale", help="scale preset (default: params/pipeline.yaml)")
 
+    def experiment_command(name: str, help: str,
+                           func: Callable[[argparse.Namespace], None]) -> None:
+        """A stage run on one experiment of a scale: `pose NAME EXPERIMENT [--scale S]`."""
+        p = add(name, help=help)
+        p.add_argument("experiment")
+        scale_arg(p)
+        p.set_defaults(func=func)
+
     p = add("models", help="list registered model names")
     p.set_defaults(func=cmd_models)
     p = add("experiments", help="list registered experiments")
@@ -244,10 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a source of params/sources.yaml or a dataset of datasets.yaml")
         p.set_defaults(func=cmd_fetch)
 
-    p = add("train", help="train one experiment (resumes from its last checkpoint)")
-    p.add_argument("experiment")
-    scale_arg(p)
-    p.set_defaults(func=cmd_train)
+    experiment_command("train", "train one experiment (resumes from its last checkpoint)",
+                       cmd_train)
 
     p = add("evaluate", help="COCO keypoint AP of an experiment, or a diagnostic")
     p.add_argument("experiment", nargs="?")
@@ -268,15 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the record to this JSON file")
     p.set_defaults(func=cmd_evaluate)
 
-    p = add("predict-test-dev", help="COCO test-dev results, zipped for the evaluation server")
-    p.add_argument("experiment")
-    scale_arg(p)
-    p.set_defaults(func=cmd_predict_test_dev)
+    experiment_command("predict-test-dev",
+                       "COCO test-dev results, zipped for the evaluation server",
+                       cmd_predict_test_dev)
 
-    p = add("predict-mpii-test", help="MPII test-set predictions in the benchmark's format")
-    p.add_argument("experiment")
-    scale_arg(p)
-    p.set_defaults(func=cmd_predict_mpii_test)
+    experiment_command("predict-mpii-test", "MPII test-set predictions in the benchmark's format",
+                       cmd_predict_mpii_test)
 
     p = add("import-server-stats", help="record the stats the COCO evaluation server returned")
     p.add_argument("file", type=Path, help="the server's stats (JSON, or pycocotools' summary)")

@@ -8,12 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-import scipy.io
 import torch
 import yaml
+from mpii_layout import write_mpii_folder
 
 from pose.config import load_registry
 from pose.data import mpii
@@ -43,10 +42,6 @@ TINY_MPII_SCALE = {
     "threads": 1,
     "val_every": 1,
 }
-GT_NAMES = ["rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
-            "rwri", "relb", "rsho", "lsho", "lelb", "lwri"]
-
-
 def person(image: str, x0: float, y0: float) -> dict:
     """An MPII annot entry (1-based pixels) whose 16 joints are distinct and all visible."""
     joints = [[x0 + 2.0 * j, y0 + 3.0 * j] for j in range(mpii.NUM_JOINTS)]
@@ -63,27 +58,6 @@ TEST = [{k: v for k, v in person(name, x, y).items() if k not in ("joints", "joi
         for name, x, y in (("000000001.jpg", 22, 12), ("000000003.jpg", 40, 20))]
 
 
-def write_mpii_folder(root: Path) -> None:
-    """<root>/images/*.jpg, annot/train.json, valid.json, test.json and gt_valid.mat (the
-    field's layout)."""
-    (root / "images").mkdir(parents=True)
-    (root / "annot").mkdir()
-    rng = np.random.default_rng(0)
-    for k in (1, 2, 3):
-        image = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
-        assert cv2.imwrite(str(root / "images" / f"{k:09d}.jpg"), image)
-    for name, data in (("train", TRAIN), ("valid", VALID), ("test", TEST)):
-        (root / "annot" / f"{name}.json").write_text(json.dumps(data))
-    pos = np.array([p["joints"] for p in VALID], dtype=np.float64)
-    missing = np.zeros((len(VALID), mpii.NUM_JOINTS))
-    boxes = np.array([[[p["center"][0] - 10, p["center"][1] - 40],
-                       [p["center"][0] + 10, p["center"][1] - 10]] for p in VALID])
-    scipy.io.savemat(root / "annot" / mpii.GT_VALID_FILE,
-                     {"dataset_joints": np.array([GT_NAMES], dtype=object),
-                      "jnt_missing": missing.T, "pos_gt_src": pos.transpose(1, 2, 0),
-                      "headboxes_src": boxes.transpose(1, 2, 0)})
-
-
 @pytest.fixture()
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """params/ with a tiny MPII scale, and the tiny folder at data/mpii (the dataset's root)."""
@@ -92,7 +66,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     scales = yaml.safe_load((params / "scales.yaml").read_text())
     scales[SCALE] = TINY_MPII_SCALE
     (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
-    write_mpii_folder(tmp_path / "data" / "mpii")
+    write_mpii_folder(tmp_path / "data" / "mpii", TRAIN, VALID, TEST, image_hw=(96, 96))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pose.errors import DataError
 from pose.evaluate.coco_eval import STAT_NAMES
-from pose.io import write_json
+from pose.io import read_json_object, write_json
 
 TEST_DEV = "test-dev"
 SOURCE = "COCO evaluation server"
@@ -158,12 +158,7 @@ def _submission(run: Path, experiment: str, scale: str) -> dict:
             f"{path}: no test-dev submission record; run `pose predict-test-dev {experiment} "
             f"--scale {scale}` and upload its zip before importing the server's stats"
         )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path}: not readable JSON ({err})") from err
-    if not isinstance(record, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(record).__name__}")
+    record = read_json_object(path) or {}  # the file exists (checked above)
     for key, want in (("experiment", experiment), ("scale", scale)):
         if record.get(key) != want:
             raise DataError(f"{path}: {key} is {record.get(key)!r}, expected {want!r}")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from pose.config import Registry
 from pose.errors import ConfigError, DataError
-from pose.io import atomic_path
+from pose.io import atomic_path, read_json_object
 from pose.report.plots import PLOT_STEM
 from pose.report.provenance import collect_provenance
-from pose.report.tables import read_json_or_none, table_order
+from pose.report.tables import table_order
 
 
 def _link(target: Path, page: Path) -> str:
@@ -113,7 +113,7 @@ def _read_table(registry: Registry, name: str, scale: str, tables_dir: Path) -> 
     for path in (md, js):
         if not path.is_file():
             raise DataError(f"{path}: table not built; build table {name!r} before the index")
-    built = read_json_or_none(js) or {}
+    built = read_json_object(js) or {}
     if built.get("scale") != scale:
         raise DataError(
             f"{js}: built at scale {built.get('scale')!r}, but the index is for scale {scale!r}"

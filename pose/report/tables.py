@@ -22,7 +22,7 @@ from typing import Any
 from pose.config import PCKH_COLUMNS, PaperFigures, Registry, format_input, parse_input
 from pose.errors import DataError
 from pose.evaluate.server_stats import TEST_DEV, test_dev_eval_path
-from pose.io import atomic_path
+from pose.io import atomic_path, read_json_object
 
 EVAL_METRICS = ("AP", "AP50", "AP75", "APM", "APL", "AR", "AR50", "AR75", "ARM", "ARL")
 NOT_RUN = "not run"
@@ -68,19 +68,6 @@ def complexity_path(runs_dir: Path, experiment: str) -> Path:
     return Path(runs_dir) / "complexity" / f"{experiment}.json"
 
 
-def read_json_or_none(path: Path) -> dict | None:
-    """A stage's JSON output: None if the stage has not run, DataError if it is unreadable."""
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path}: not readable JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -95,7 +82,7 @@ def _require(data: dict, path: Path, key: str, check: Any, expected: str) -> Any
 
 def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
     """Read and check an eval.json; it must belong to this experiment and scale."""
-    data = read_json_or_none(path)
+    data = read_json_object(path)
     if data is None:
         return None
     _require_run(data, path, experiment, scale)
@@ -109,7 +96,7 @@ def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
 
 def load_pckh_eval(path: Path, experiment: str, scale: str) -> dict | None:
     """Read and check an MPII eval.json: PCKh@0.5 per Table VIII column, in percent."""
-    data = read_json_or_none(path)
+    data = read_json_object(path)
     if data is None:
         return None
     _require_run(data, path, experiment, scale)
@@ -141,7 +128,7 @@ def load_test_dev_eval(path: Path, experiment: str, scale: str) -> dict | None:
 
 def load_complexity(path: Path, model: str, paper_input: tuple[int, int]) -> dict | None:
     """Read and check a complexity file; it must be this model at the paper's input."""
-    data = read_json_or_none(path)
+    data = read_json_object(path)
     if data is None:
         return None
     size = format_input(paper_input)
@@ -439,6 +426,13 @@ def render_pckh_row(row: dict, scale: str) -> list[str]:
             *cells, *_complexity_cells(row)]
 
 
+def _untrained_rows_note(scale: str, rows: list[dict]) -> str:
+    if all(r["trained"] for r in rows):
+        return ""
+    return (f" Rows reading *{not_trained_cell(scale)}* are experiments this scale does not "
+            "train (`train` in params/scales.yaml); their complexity is measured all the same.")
+
+
 def _pckh_note(scale: str, rows: list[dict]) -> str:
     note = (
         "Each PCKh@0.5 cell reads *paper / reproduced*. The paper's figures are on the MPII "
@@ -447,12 +441,7 @@ def _pckh_note(scale: str, rows: list[dict]) -> str:
         f"**{scale}** scale, marked in *Reproduced on*. A validation figure is not a test "
         "figure: no difference is computed."
     )
-    if not all(r["trained"] for r in rows):
-        note += (
-            f" Rows reading *{not_trained_cell(scale)}* are experiments this scale does not "
-            "train (`train` in params/scales.yaml); their complexity is measured all the same."
-        )
-    return note
+    return note + _untrained_rows_note(scale, rows)
 
 
 def summary_line(summary: dict) -> str:
@@ -491,12 +480,7 @@ def _reproduced_note(scale: str, rows: list[dict]) -> str:
         "ΔAP is given only where the reproduction follows the paper's protocol: full scale, and "
         "the paper's dataset, boxes, flip test, input and number of epochs."
     )
-    if not all(r["trained"] for r in rows):
-        note += (
-            f" Rows reading *{not_trained_cell(scale)}* are experiments this scale does not "
-            "train (`train` in params/scales.yaml); their complexity is measured all the same."
-        )
-    return note
+    return note + _untrained_rows_note(scale, rows)
 
 
 def render_markdown(

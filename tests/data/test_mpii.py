@@ -27,10 +27,7 @@ from pose.evaluate.mpii_predictions import (
     write_pred_mat,
 )
 from pose.evaluate.pckh import evaluate_mpii
-
-GT_NAMES = ["rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thrx", "neck", "head",
-            "rwri", "relb", "rsho", "lsho", "lelb", "lwri"]
-
+from mpii_layout import GT_NAMES, write_gt, write_mpii_folder
 
 def joints(x0: float, y0: float) -> list[list[float]]:
     """16 distinct 1-based joint positions."""
@@ -52,30 +49,9 @@ TEST = [{"image": "000000001.jpg", "center": [80.0, 90.0], "scale": 1.2},
         {"image": "000000003.jpg", "center": [50.0, 60.0], "scale": 1.0}]
 
 
-def write_gt(path: Path, persons: list[dict], names: list[str] = GT_NAMES) -> None:
-    """gt_valid.mat in the official layout: 16 x N, 16 x 2 x N, 2 x 2 x N."""
-    pos = np.array([p["joints"] for p in persons], dtype=np.float64)
-    missing = 1.0 - np.array([p["joints_vis"] for p in persons], dtype=np.float64)
-    boxes = np.array([[[p["center"][0] - 10, p["center"][1] - 40],
-                       [p["center"][0] + 10, p["center"][1] - 10]] for p in persons])
-    scipy.io.savemat(path, {"dataset_joints": np.array([names], dtype=object),
-                            "jnt_missing": missing.T, "pos_gt_src": pos.transpose(1, 2, 0),
-                            "headboxes_src": boxes.transpose(1, 2, 0)})
-
-
 @pytest.fixture()
 def mpii(tmp_path: Path) -> Path:
-    root = tmp_path / "mpii"
-    (root / "images").mkdir(parents=True)
-    (root / "annot").mkdir()
-    rng = np.random.default_rng(0)
-    for k in (1, 2, 3):
-        image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
-        assert cv2.imwrite(str(root / "images" / f"{k:09d}.jpg"), image)
-    for name, data in (("train", TRAIN), ("valid", VALID), ("test", TEST)):
-        (root / "annot" / f"{name}.json").write_text(json.dumps(data))
-    write_gt(root / "annot" / "gt_valid.mat", VALID)
-    return root
+    return write_mpii_folder(tmp_path / "mpii", TRAIN, VALID, TEST, image_hw=(24, 32))
 
 
 def test_reader_keeps_the_file_as_stored(mpii: Path):
