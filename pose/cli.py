@@ -59,8 +59,13 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from pose.engine.launch import distributed_command, exec_distributed
+
     registry = _registry(args)
     exp = registry.resolve(args.experiment, _scale(args, registry))
+    command = distributed_command(exp, args.argv)
+    if command is not None:  # several GPUs: one process each, under torchrun
+        exec_distributed(command)
     path = stages.train_stage(exp, _progress(args))
     print(f"trained weights: {path}")
 
@@ -177,6 +182,26 @@ def cmd_speed(args: argparse.Namespace) -> None:
         print(json.dumps(record))
     else:
         print("\n".join(speed_lines(record)))
+
+
+def cmd_bench_train(args: argparse.Namespace) -> None:
+    from pose.io import write_json
+    from pose.measure.train_bench import bench_lines, bench_train, parse_bench_input
+
+    registry = _registry(args)
+    record = bench_train(
+        registry, args.name, _scale(args, registry),
+        input_hw=parse_bench_input(args.input), batch=args.batch, workers=args.workers,
+        device=args.device, precision=args.precision, channels_last=args.channels_last,
+        steps=args.steps, warmup=args.warmup,
+        log=(lambda line: print(line, file=sys.stderr)) if _progress(args) else None,
+    )
+    if args.out:
+        write_json(args.out, record)
+    if args.format == "json":
+        print(json.dumps(record))
+    else:
+        print("\n".join(bench_lines(record)))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -314,6 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the JSON record to this file")
     p.set_defaults(func=cmd_speed)
 
+    p = add("bench-train", help="training throughput (images/s) and data-wait fraction")
+    p.add_argument("name", metavar="MODEL",
+                   help="a model (paper size, its first experiment's recipe) or an experiment "
+                        "(as it trains at the scale: model, input, per-GPU batch, recipe)")
+    scale_arg(p)
+    p.add_argument("--input", help="H x W (default: the experiment's or the paper's)")
+    p.add_argument("--batch", type=int,
+                   help="per-device batch (default: the recipe's total batch / the gpus)")
+    p.add_argument("--workers", type=int, help="loader worker processes (default: the scale's)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: the scale's")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the recipe's")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="NHWC model and inputs (default: the recipe's)")
+    p.add_argument("--steps", type=int, default=20, help="timed training steps")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    p.add_argument("--format", choices=["json", "text"], default="text")
+    p.add_argument("--out", type=Path, help="also write the JSON record to this file")
+    p.set_defaults(func=cmd_bench_train)
+
     p = add("table", help="write one paper table (paper beside reproduced)")
     p.add_argument("table")
     scale_arg(p)
@@ -332,7 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pose.engine.preemption import TrainingPreempted
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # re-used by a command that starts itself again (torchrun)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -342,6 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PoseError as err:
         print(f"pose {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingPreempted as stop:  # checkpoint written: the scheduler requeues the job
+        print(f"pose {args.command}: {stop}", file=sys.stderr)
+        return stop.exit_status
     except KeyboardInterrupt:
         return 130
     return 0

@@ -134,6 +134,11 @@ class RecipeSpec:
     loss: LossSpec = field(default_factory=LossSpec)
     test: TestSpec = field(default_factory=TestSpec)
     sigma: float = 2.0
+    # Speed options (pose.engine.step): bf16 autocast, NHWC tensors; `sync_bn` normalises over
+    # the total batch of all GPUs instead of each GPU's share (pose.engine.sync_bn).
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    sync_bn: bool = False
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: list[str] = field(default_factory=list)
 
@@ -145,7 +150,8 @@ class ExperimentSpec:
     recipe: str
     dataset: str
     seed: int = 0
-    gpus: int = 1
+    gpus: int = 1  # in all, over `nodes` nodes (one process per GPU, the total batch split)
+    nodes: int = 1
     sigma: float | None = None
 
 
@@ -260,6 +266,7 @@ class ResolvedExperiment:
     dataset: DatasetSpec
     seed: int
     gpus: int
+    nodes: int
     device: str
     num_workers: int
     threads: int | None
@@ -296,6 +303,7 @@ class ResolvedExperiment:
             "dataset": to_dict(self.dataset),
             "seed": self.seed,
             "gpus": self.gpus,
+            "nodes": self.nodes,
             "device": self.device,
             "num_workers": self.num_workers,
             "threads": self.threads,
@@ -307,7 +315,7 @@ class ResolvedExperiment:
         """Identity of what the trained weights depend on: the test protocol and how often
         validation runs only change the evaluation, never the weights."""
         d = self.to_dict()
-        for key in ("device", "num_workers", "threads", "gpus", "val_every"):
+        for key in ("device", "num_workers", "threads", "gpus", "nodes", "val_every"):
             d.pop(key)
         d["recipe"].pop("test")
         d["dataset"].pop("test_dev")  # only predicted on, never trained on
@@ -317,7 +325,7 @@ class ResolvedExperiment:
     def config_hash(self) -> str:
         """Identity of what training depends on (not of where it runs)."""
         d = self.to_dict()
-        for key in ("device", "num_workers", "threads", "gpus"):
+        for key in ("device", "num_workers", "threads", "gpus", "nodes"):
             d.pop(key)
         return stable_hash(d)
 
@@ -399,6 +407,7 @@ class Registry:
             dataset=self.dataset(dataset_name),
             seed=exp.seed,
             gpus=exp.gpus,
+            nodes=exp.nodes,
             device=sc.device,
             num_workers=sc.num_workers,
             threads=sc.threads,
@@ -673,6 +682,15 @@ def _check_resolved(exp: ResolvedExperiment, scale_where: str, spec: ExperimentS
     _positive(exp.num_workers, f"{scale_where}.num_workers", allow_zero=True)
     _positive(exp.threads, f"{scale_where}.threads")
     _positive(spec.gpus, f"experiments.yaml: {exp.name}.gpus")
+    _positive(spec.nodes, f"experiments.yaml: {exp.name}.nodes")
+    if spec.gpus % spec.nodes:
+        raise ConfigError(f"experiments.yaml: {exp.name}: gpus {spec.gpus} do not split evenly "
+                          f"over nodes {spec.nodes}")
+    if exp.device == "cuda" and r.batch_size % spec.gpus:
+        raise ConfigError(
+            f"{where}.batch_size: {r.batch_size} is the total over experiments.yaml: "
+            f"{exp.name}.gpus = {spec.gpus} GPUs and must divide evenly over them"
+        )
 
 
 def _check_train_selection(reg: Registry, scale: str, train: str | list[str]) -> None:

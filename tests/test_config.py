@@ -268,3 +268,26 @@ def test_pretrained_file_must_come_from_a_source(params: Path) -> None:
         models.replace("data/pretrained/resnet/resnet50", "weights/resnet50", 1))
     with pytest.raises(ConfigError, match="weights/resnet50-19c8e357.pth is in no source"):
         load_registry(params, check_pipeline=False)
+
+
+def test_gpus_must_split_the_total_batch_and_the_nodes(params: Path) -> None:
+    """The recipe's batch is the papers' total: 128 over 3 GPUs would change it."""
+    _edit(params / "experiments.yaml",
+          lambda d: d["experiments"]["hrnet_w32_256x192"].update(gpus=3))
+    with pytest.raises(ConfigError, match=r"batch_size: 128 .*hrnet_w32_256x192.gpus = 3"):
+        load_registry(params)
+    _edit(params / "experiments.yaml",
+          lambda d: d["experiments"]["hrnet_w32_256x192"].update(gpus=4, nodes=3))
+    with pytest.raises(ConfigError, match=r"hrnet_w32_256x192: gpus 4 do not split evenly"):
+        load_registry(params)
+
+
+def test_speed_options_are_checked_recipe_keys(params: Path) -> None:
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(precision="fp16"))
+    with pytest.raises(ConfigError, match=r"hrnet\.precision"):
+        load_registry(params)
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(precision="bf16",
+                                                               channels_last=True))
+    full = load_registry(params).resolve("hrnet_w32_256x192", "full")
+    assert (full.recipe.precision, full.recipe.channels_last, full.recipe.sync_bn) == (
+        "bf16", True, False)

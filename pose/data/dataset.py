@@ -113,9 +113,10 @@ def read_image(path: Path) -> np.ndarray:
 class TopDownDataset(Dataset):
     """Instances → dict(image (3, H, W), target (J, h, w), target_weight (J, 1), meta).
 
-    Training samples are augmented; test samples are the plain box crops. Call set_epoch before
-    each epoch's iteration so that augmentation differs between epochs (workers that are not
-    persistent pick the new epoch up when the DataLoader iterator is created). `keypoints` is the
+    Training samples are augmented; test samples are the plain box crops. A key is an index (of
+    the epoch set_epoch chose) or an (epoch, index) pair, as pose.engine.sampler.EpochSampler
+    yields them: the pair carries the epoch into persistent DataLoader workers, whose copy of the
+    dataset never sees set_epoch. `keypoints` is the
     dataset's joint set: its flip pairs and half-body groups drive the augmentation, and the
     flip test of pose.evaluate.pipeline.predict reads them from here.
     """
@@ -138,29 +139,34 @@ class TopDownDataset(Dataset):
     def __len__(self) -> int:
         return len(self.instances)
 
-    def rng(self, index: int) -> np.random.Generator:
-        """The generator of sample `index` in the current epoch."""
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
+    def _epoch(self, epoch: int | None) -> int:
+        return self.epoch if epoch is None else int(epoch)
 
-    def cutout_rng(self, index: int) -> np.random.Generator:
+    def rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
+        """The generator of sample `index` in `epoch` (default: the set_epoch one)."""
+        return np.random.default_rng([self.seed, self._epoch(epoch), int(index)])
+
+    def cutout_rng(self, index: int, epoch: int | None = None) -> np.random.Generator:
         """A child stream of sample `index`'s seed: cutout draws never shift the crop's draws,
         so turning cutout on leaves the crop and targets of every sample as they were."""
-        seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
+        seq = np.random.SeedSequence([self.seed, self._epoch(epoch), int(index)])
         return np.random.default_rng(seq.spawn(1)[0])
 
-    def apply_cutout(self, image: np.ndarray, index: int) -> np.ndarray:
+    def apply_cutout(self, image: np.ndarray, index: int, epoch: int | None = None
+                     ) -> np.ndarray:
         """Cutout on a normalised (3, H, W) training input; test samples are never cut."""
         cfg = self.augment
         if not self.train or cfg.cutout_prob <= 0.0:
             return image
-        rng = self.cutout_rng(index)
+        rng = self.cutout_rng(index, epoch)
         if rng.random() >= cfg.cutout_prob:
             return image
         height, width = image.shape[1:]
         side = int(round(cfg.cutout_size * self.codec.input_size[0]))
         return image * cutout_mask(height, width, side, cfg.cutout_holes, rng)[None]
 
-    def crop_params(self, index: int, image_width: int) -> CropParams:
+    def crop_params(self, index: int, image_width: int, epoch: int | None = None
+                    ) -> CropParams:
         """Crop of sample `index`: the instance box at test time, augmented when training."""
         inst = self.instances[index]
         joints, visible = inst.joints[:, :2].astype(np.float64), inst.joints[:, 2].copy()
@@ -169,12 +175,14 @@ class TopDownDataset(Dataset):
                               0.0, False, joints, visible)
         kps = self.keypoints
         return augment_crop(joints, visible, inst.center, inst.scale, image_width, self.augment,
-                            self.rng(index), self.aspect_ratio, kps.flip_pairs, kps.upper_body_ids)
+                            self.rng(index, epoch), self.aspect_ratio, kps.flip_pairs,
+                            kps.upper_body_ids)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (None, key)
         inst = self.instances[index]
         image = read_image(inst.image_path)
-        p = self.crop_params(index, image.shape[1])
+        p = self.crop_params(index, image.shape[1], epoch)
         if p.flip:
             image = cv2.flip(image, 1)
         trans = get_affine_transform(p.center, p.scale, p.rotation, self.codec.input_size)
@@ -191,7 +199,7 @@ class TopDownDataset(Dataset):
             "area": float(inst.area),
         }
         return {
-            "image": torch.from_numpy(self.apply_cutout(normalize_image(crop), index)),
+            "image": torch.from_numpy(self.apply_cutout(normalize_image(crop), index, epoch)),
             "target": torch.from_numpy(target),
             "target_weight": torch.from_numpy(target_weight),
             "meta": meta,

@@ -1,7 +1,13 @@
 """The training stage: epochs of the recipe, a checkpoint after every epoch, resume from the last.
 
+One process, or one per GPU under torchrun (pose.engine.launch starts it): the recipe's batch is
+the total over the processes. A stop signal (Slurm's preemption SIGTERM, or the USR1 it sends
+before the time limit) writes a checkpoint of the current step and exits; the same command then
+resumes from that step, and the final weights equal an uninterrupted run's.
+
 Outputs in the experiment's run directory:
-- `checkpoints/last.pth`: model, optimiser, schedule and history after the latest epoch;
+- `checkpoints/last.pth`: model, optimiser, schedule and history after the latest epoch (or the
+  step a stop signal interrupted);
 - `train_log.csv`: one row per epoch (loss, val AP, lr, seconds), drawn by `dvc plots`;
 - `model.pth`: the final weights with the model's identity;
 - `config.yaml`: the resolved experiment that produced them.
@@ -15,17 +21,32 @@ import logging
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pose.config import ResolvedExperiment
 from pose.engine.checkpoint import model_identity, read_checkpoint, save_checkpoint
+from pose.engine.distributed import (
+    DistContext,
+    any_rank,
+    barrier,
+    init_distributed,
+    per_process_batch,
+    shutdown_distributed,
+    sum_over_ranks,
+)
 from pose.engine.losses import build_loss
 from pose.engine.optim import build_optimizer, build_scheduler
+from pose.engine.preemption import StopRequest, TrainingPreempted, stop_requests
+from pose.engine.sampler import EpochSampler
+from pose.engine.step import memory_format, train_loader, train_step
+from pose.engine.sync_bn import convert_to_global_bn
 from pose.experiment_data import (
     build_dataset,
     check_output_size,
@@ -51,8 +72,9 @@ class EpochRecord:
     seconds: float
 
 
-def configure_torch(exp: ResolvedExperiment) -> torch.device:
-    """Threads and device for the run; a CUDA scale on a machine without CUDA is an error."""
+def configure_torch(exp: ResolvedExperiment, ctx: DistContext | None = None) -> torch.device:
+    """Threads and device for the run (a torchrun process's own GPU); a CUDA scale on a machine
+    without CUDA is an error."""
     if exp.threads:
         torch.set_num_threads(exp.threads)
     if exp.device == "cuda" and not torch.cuda.is_available():
@@ -62,6 +84,8 @@ def configure_torch(exp: ResolvedExperiment) -> torch.device:
             f"scale {exp.scale!r} trains on CUDA but no GPU is visible; run it on a GPU node "
             "(snakemake --profile slurm) or use the smoke scale"
         )
+    if exp.device == "cuda" and ctx is not None:
+        return torch.device("cuda", ctx.local_rank)
     return torch.device(exp.device)
 
 
@@ -79,53 +103,45 @@ def write_train_log(path: Path, history: list[EpochRecord]) -> None:
     write_text(path, buf.getvalue())
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """Shuffling depends only on (seed, epoch), so a resumed run sees the same batches."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+@dataclass
+class Progress:
+    """Where training is: `epoch` epochs done, `step` batches of the next one, their loss."""
+
+    epoch: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    seconds: float = 0.0
+    history: list[EpochRecord] = field(default_factory=list)
 
 
-def train_one_epoch(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    loss_fn: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    device: torch.device,
-    desc: str,
-    progress: bool,
-) -> float:
-    """One pass over the loader; returns the mean loss over samples."""
-    model.train()
-    total, count = 0.0, 0
-    bar = tqdm(
-        loader,
-        desc=desc,
-        disable=not progress,
-        leave=False,
-        mininterval=0.5 if sys.stderr.isatty() else 10.0,
-        dynamic_ncols=True,
+def _resume(ckpt_path: Path, exp: ResolvedExperiment, ctx: DistContext) -> tuple[Progress, Any]:
+    """The progress and state of a checkpoint written for this configuration, else a fresh
+    start (a finished or foreign checkpoint is not resumed)."""
+    if not ckpt_path.is_file():
+        return Progress(), None
+    state = read_checkpoint(ckpt_path)
+    if state.get("config_hash") != exp.train_hash or state["epoch"] >= exp.recipe.epochs:
+        log.warning("%s: %s is finished or was written for another configuration; training "
+                    "from scratch", exp.name, ckpt_path)
+        return Progress(), None
+    progress = Progress(
+        epoch=state["epoch"],
+        step=state.get("step", 0),
+        # the partial epoch's loss is kept once (by rank 0) and summed over ranks at its end
+        loss_sum=state.get("loss_sum", 0.0) if ctx.is_main else 0.0,
+        loss_count=state.get("loss_count", 0) if ctx.is_main else 0,
+        seconds=state.get("seconds", 0.0),
+        history=[EpochRecord(**r) for r in state["history"]],
     )
-    for batch in bar:
-        images = batch["image"].to(device, non_blocking=True)
-        target = batch["target"].to(device, non_blocking=True)
-        weight = batch["target_weight"].to(device, non_blocking=True)
-        loss = loss_fn(model(images), target, weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        n = images.shape[0]
-        total += loss.item() * n
-        count += n
-        bar.set_postfix(loss=f"{total / count:.3g}")
-    return total / max(count, 1)
+    where = f"epoch {progress.epoch + 1} step {progress.step}" if progress.step else \
+        f"epoch {progress.epoch}"
+    log.info("%s: resuming after %s from %s", exp.name, where, ckpt_path)
+    return progress, state
 
 
-def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
-    """Train (or resume) one experiment; returns the path of the final weights."""
-    device = configure_torch(exp)
-    run_dir = exp.run_dir
-    ckpt_path = run_dir / "checkpoints" / "last.pth"
-    write_yaml(run_dir / "config.yaml", exp.to_dict())
-
+def _build_model(exp: ResolvedExperiment, device: torch.device, ctx: DistContext
+                 ) -> torch.nn.Module:
     torch.manual_seed(exp.seed)
     model = build_model(exp.model_spec, where=f"model {exp.model_name}")
     if exp.model_spec.get("pretrained"):  # ImageNet trunk (ResNet, HRNet); resuming replaces it
@@ -134,87 +150,151 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
         log.info("%s: trunk initialised from %s (dropped %s)", exp.name,
                  exp.model_spec["pretrained"],
                  ", ".join(f"{m}: {n} entries" for m, n in modules.items()) or "nothing")
-    model = model.to(device)
+    model = model.to(device, memory_format=memory_format(exp.recipe.channels_last))
     check_output_size(model, exp)
-    identity = model_identity(exp.model_name, exp.model_spec)
-    optimizer = build_optimizer(model, exp.recipe.optimizer)
-    scheduler = build_scheduler(optimizer, exp.recipe.schedule, exp.recipe.epochs)
-    loss_fn = build_loss(exp.recipe.loss)
+    if exp.recipe.sync_bn and ctx.distributed:
+        convert_to_global_bn(model)
+    return model
 
-    dataset = build_dataset(exp, "train")
-    val_boxes = protocol_boxes(exp, None)
-    val_dataset = build_dataset(exp, "val", val_boxes)  # read once, used per epoch
-    sampler = RandomSampler(dataset, generator=torch.Generator())
-    loader = DataLoader(
-        dataset,
-        batch_size=exp.recipe.batch_size,
-        sampler=sampler,
-        num_workers=exp.num_workers,
-        pin_memory=device.type == "cuda",
-        # Not persistent: workers are re-created each epoch so they see set_epoch().
-        persistent_workers=False,
-    )
 
-    history: list[EpochRecord] = []
-    start_epoch = 0
-    if ckpt_path.is_file():
-        state = read_checkpoint(ckpt_path)
-        if state.get("config_hash") == exp.train_hash and state["epoch"] < exp.recipe.epochs:
-            model.load_state_dict(state["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            history = [EpochRecord(**r) for r in state["history"]]
-            start_epoch = state["epoch"]
-            log.info("%s: resuming after epoch %d from %s", exp.name, start_epoch, ckpt_path)
-        else:
-            log.warning(
-                "%s: %s is finished or was written for another configuration; training "
-                "from scratch",
-                exp.name,
-                ckpt_path,
-            )
+class Trainer:
+    """The state of one training run and the loop over its remaining epochs and steps."""
 
-    epochs = exp.recipe.epochs
-    for epoch in range(start_epoch, epochs):
-        t0 = time.perf_counter()
-        sampler.generator = _epoch_generator(exp.seed, epoch)
-        dataset.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        loss = train_one_epoch(
-            model, loader, loss_fn, optimizer, device, f"{exp.name} {epoch + 1}/{epochs}", progress
+    def __init__(self, exp: ResolvedExperiment, ctx: DistContext, progress: bool):
+        self.exp, self.ctx = exp, ctx
+        self.show_progress = progress and ctx.is_main
+        self.device = configure_torch(exp, ctx)
+        self.ckpt_path = exp.run_dir / "checkpoints" / "last.pth"
+        self.model = _build_model(exp, self.device, ctx)
+        self.identity = model_identity(exp.model_name, exp.model_spec)
+        self.optimizer = build_optimizer(self.model, exp.recipe.optimizer)
+        self.scheduler = build_scheduler(self.optimizer, exp.recipe.schedule, exp.recipe.epochs)
+        self.loss_fn = build_loss(exp.recipe.loss)
+        self.net: torch.nn.Module = self.model
+        if ctx.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+
+        self.dataset = build_dataset(exp, "train")
+        self.val_boxes = protocol_boxes(exp, None)
+        # read once, used per epoch; only rank 0 validates
+        self.val_dataset = build_dataset(exp, "val", self.val_boxes) if ctx.is_main else None
+        batch = per_process_batch(exp.recipe.batch_size, ctx,
+                                  f"recipe of experiment {exp.name!r}")
+        self.sampler = EpochSampler(len(self.dataset), exp.seed, batch, ctx.rank,
+                                    ctx.world_size)
+        self.loader: DataLoader = train_loader(self.dataset, self.sampler, batch,
+                                               exp.num_workers, self.device)
+        self.state = Progress()
+
+    def resume(self) -> None:
+        self.state, saved = _resume(self.ckpt_path, self.exp, self.ctx)
+        if saved is not None:
+            self.model.load_state_dict(saved["state_dict"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+
+    def save(self) -> None:
+        """last.pth of the current progress (rank 0 writes; every rank holds the same state)."""
+        s = self.state
+        loss_sum, loss_count = sum_over_ranks([s.loss_sum, float(s.loss_count)], self.ctx)
+        if self.ctx.is_main:
+            save_checkpoint(self.ckpt_path, {
+                **self.identity,
+                "config_hash": self.exp.train_hash,
+                "epoch": s.epoch,
+                "step": s.step,
+                "loss_sum": loss_sum,
+                "loss_count": int(loss_count),
+                "seconds": s.seconds,
+                "state_dict": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "history": [asdict(r) for r in s.history],
+            })
+        barrier(self.ctx)
+
+    def stop_if_requested(self, stop: StopRequest) -> None:
+        if any_rank(stop.requested, self.ctx):
+            self.save()
+            raise TrainingPreempted(stop.signum or 15, str(self.ckpt_path), self.state.epoch,
+                                    self.state.step)
+
+    def run_epoch(self, stop: StopRequest) -> float:
+        """The rest of the current epoch; returns its mean loss over samples (all ranks)."""
+        exp, s = self.exp, self.state
+        self.sampler.set_epoch(s.epoch, s.step)
+        self.net.train()
+        t0 = time.perf_counter() - s.seconds
+        bar = tqdm(
+            total=self.sampler.batches_per_epoch(),
+            initial=s.step,
+            desc=f"{exp.name} {s.epoch + 1}/{exp.recipe.epochs}",
+            disable=not self.show_progress,
+            leave=False,
+            mininterval=0.5 if sys.stderr.isatty() else 10.0,
+            dynamic_ncols=True,
         )
-        scheduler.step()
+        with bar:
+            for batch in self.loader:
+                loss, n = train_step(self.net, batch, self.loss_fn, self.optimizer, self.device,
+                                     exp.recipe.precision, exp.recipe.channels_last)
+                s.loss_sum += loss.item() * n
+                s.loss_count += n
+                s.step += 1
+                s.seconds = time.perf_counter() - t0
+                bar.update()
+                bar.set_postfix(loss=f"{s.loss_sum / s.loss_count:.3g}")
+                self.stop_if_requested(stop)
+        total, count = sum_over_ranks([s.loss_sum, float(s.loss_count)], self.ctx)
+        return total / max(count, 1.0)
+
+    def finish_epoch(self, loss: float) -> None:
+        exp, s = self.exp, self.state
+        epoch_start = time.perf_counter() - s.seconds
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        epoch = s.epoch + 1
         val_ap = None
-        if (epoch + 1) % exp.val_every == 0 or epoch + 1 == epochs:
-            stats = evaluate_on_val(model, exp, val_boxes, progress=False, dataset=val_dataset)
+        if self.ctx.is_main and (epoch % exp.val_every == 0 or epoch == exp.recipe.epochs):
+            stats = evaluate_on_val(self.model, exp, self.val_boxes, progress=False,
+                                    dataset=self.val_dataset)
             val_ap = val_score(exp, stats)
-        history.append(EpochRecord(epoch + 1, loss, val_ap, lr, time.perf_counter() - t0))
-        ap_text = "-" if val_ap is None else f"{val_ap:.3f}"
-        print(
-            f"[{exp.name}] epoch {epoch + 1}/{epochs} loss {loss:.3g} val AP {ap_text} "
-            f"({history[-1].seconds:.0f}s)",
-            file=sys.stderr,
-            flush=True,
-        )
-        save_checkpoint(
-            ckpt_path,
-            {
-                **identity,
-                "config_hash": exp.train_hash,
-                "epoch": epoch + 1,
-                "state_dict": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": [asdict(r) for r in history],
-            },
-        )
-        write_train_log(run_dir / "train_log.csv", history)
+        seconds = time.perf_counter() - epoch_start
+        s.history.append(EpochRecord(epoch, loss, val_ap, lr, seconds))
+        s.epoch, s.step, s.loss_sum, s.loss_count, s.seconds = epoch, 0, 0.0, 0, 0.0
+        if self.ctx.is_main:
+            ap_text = "-" if val_ap is None else f"{val_ap:.3f}"
+            print(f"[{exp.name}] epoch {epoch}/{exp.recipe.epochs} loss {loss:.3g} "
+                  f"val AP {ap_text} ({seconds:.0f}s)", file=sys.stderr, flush=True)
+        self.save()
+        if self.ctx.is_main:
+            write_train_log(exp.run_dir / "train_log.csv", s.history)
 
-    write_train_log(run_dir / "train_log.csv", history)
-    final = run_dir / "model.pth"
-    save_checkpoint(
-        final,
-        {**identity, "config_hash": exp.train_hash, "epochs": epochs,
-         "state_dict": model.state_dict()},
-    )
-    return final
+    def run(self) -> Path:
+        with stop_requests() as stop:
+            while self.state.epoch < self.exp.recipe.epochs:
+                loss = self.run_epoch(stop)
+                self.finish_epoch(loss)
+                self.stop_if_requested(stop)
+        final = self.exp.run_dir / "model.pth"
+        if self.ctx.is_main:
+            write_train_log(self.exp.run_dir / "train_log.csv", self.state.history)
+            save_checkpoint(final, {**self.identity, "config_hash": self.exp.train_hash,
+                                    "epochs": self.exp.recipe.epochs,
+                                    "state_dict": self.model.state_dict()})
+        barrier(self.ctx)
+        return final
+
+
+def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
+    """Train (or resume) one experiment; returns the path of the final weights."""
+    ctx = init_distributed(exp.device)
+    try:
+        if ctx.is_main:
+            write_yaml(exp.run_dir / "config.yaml", exp.to_dict())
+        trainer = Trainer(exp, ctx, progress)
+        trainer.resume()
+        return trainer.run()
+    finally:
+        shutdown_distributed()

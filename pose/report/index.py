@@ -1,7 +1,9 @@
-"""The report's front page: every table, the training curves, the assumptions and provenance.
+"""The report's front page: every table, the training cost per paper, the training curves, the
+assumptions and provenance.
 
-The index only assembles what the table and plot stages wrote; it refuses tables built at another
-scale, so one page never mixes smoke and full figures.
+The index assembles what the table and plot stages wrote, plus the training-cost section it
+computes from the scale's bench.json files and train logs (pose.report.gpu_hours); it refuses
+tables built at another scale, so one page never mixes smoke and full figures.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from pathlib import Path
 from pose.config import Registry
 from pose.errors import ConfigError, DataError
 from pose.io import atomic_path, read_json_object
+from pose.report.gpu_hours import write_training_cost
+from pose.report.gpu_hours_plot import plot_cost
+from pose.report.gpu_hours_render import plot_subtitle, render_training_cost
 from pose.report.plots import PLOT_STEM
 from pose.report.provenance import collect_provenance
 from pose.report.tables import table_order
+
+COST_JSON = "gpu_hours.json"  # beside the index: the training-cost section's numbers
 
 
 def _link(target: Path, page: Path) -> str:
@@ -131,11 +138,14 @@ def render_index(
     plot: Path | None,
     out: Path,
     provenance: dict,
+    cost_section: str | None = None,
 ) -> str:
     lines = ["# Reproduction report", "", f"Scale: **{scale}**", ""]
     lines += [scale_note(registry, scale), "", trained_note(registry, scale), ""]
     for markdown, json_link in tables:
         lines += [markdown, "", f"Numbers: [{json_link}]({json_link})", ""]
+    if cost_section:
+        lines += [cost_section.strip(), ""]
     lines += ["## Training curves", ""]
     if plot is None:
         lines += [f"No training logs were found at **{scale}** scale, so there is no plot.", ""]
@@ -165,6 +175,16 @@ def render_index(
     return "\n".join(lines)
 
 
+def training_cost_section(registry: Registry, scale: str, runs_dir: Path, plots_dir: Path,
+                          out: Path) -> str:
+    """Write the training-cost JSON beside the index and its bar plot; return the Markdown."""
+    numbers = out.parent / COST_JSON
+    cost = write_training_cost(registry, scale, runs_dir, numbers)
+    plots = plot_cost(cost, plot_subtitle(registry, scale, cost), plots_dir)
+    plot = _link(plots[0], out) if plots else None
+    return render_training_cost(registry, scale, cost, plot, _link(numbers, out))
+
+
 def write_index(
     registry: Registry,
     scale: str,
@@ -172,10 +192,13 @@ def write_index(
     plots_dir: Path = Path("reports/plots"),
     out: Path = Path("reports/index.md"),
     lock_file: Path | None = None,
+    runs_dir: Path | None = None,
 ) -> None:
-    """Write the index page and provenance.json beside it, together or not at all.
+    """Write the index page and provenance.json beside it, together or not at all; the
+    training-cost section's JSON and bar plot are written first.
 
-    `lock_file` defaults to dvc.lock beside the params directory (the repository root).
+    `lock_file` and `runs_dir` default to dvc.lock and runs/ beside the params directory (the
+    repository root).
     """
     tables_dir, plots_dir, out = Path(tables_dir), Path(plots_dir), Path(out)
     registry.scale(scale)
@@ -185,9 +208,11 @@ def write_index(
     ]
     png = plots_dir / f"{PLOT_STEM}.png"
     plot = png if png.is_file() else None
+    runs = Path(runs_dir) if runs_dir is not None else registry.params_dir.parent / "runs"
+    cost = training_cost_section(registry, scale, runs, plots_dir, out)
     lock = Path(lock_file) if lock_file is not None else registry.params_dir.parent / "dvc.lock"
     provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock)}
-    text = render_index(registry, scale, tables, plot, out, provenance)
+    text = render_index(registry, scale, tables, plot, out, provenance, cost)
     with atomic_path(out) as md_tmp, atomic_path(out.parent / "provenance.json") as js_tmp:
         md_tmp.write_text(text, encoding="utf-8")
         js_tmp.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")

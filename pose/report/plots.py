@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
@@ -38,6 +38,8 @@ class TrainLog:
     loss: list[float]
     val_ap: list[float | None]
     lr: list[float]
+    # wall-clock seconds per epoch, validation included (the training-cost table sums them)
+    seconds: list[float] = field(default_factory=list)
 
     def lr_steps(self) -> list[int]:
         """Epochs whose learning rate differs from the epoch before (the schedule's milestones)."""
@@ -78,11 +80,12 @@ def read_train_log(path: Path, experiment: str) -> TrainLog:
             continue
         if len(rec) != len(LOG_COLUMNS):
             raise DataError(f"{path}:{line}: expected {len(LOG_COLUMNS)} fields, got {len(rec)}")
-        epoch, loss, val_ap, lr, _seconds = (c.strip() for c in rec)
+        epoch, loss, val_ap, lr, seconds = (c.strip() for c in rec)
         log.epochs.append(int(_number(epoch, path, line, "epoch", int)))
         log.loss.append(_number(loss, path, line, "loss", float))
         log.val_ap.append(_number(val_ap, path, line, "val_ap", float) if val_ap else None)
         log.lr.append(_number(lr, path, line, "lr", float))
+        log.seconds.append(_number(seconds, path, line, "seconds", float))
     if any(b <= a for a, b in pairwise(log.epochs)):
         raise DataError(f"{path}: epochs are not strictly increasing")
     return log
@@ -215,9 +218,16 @@ def plot_training(
         for stale in (png, svg):
             stale.unlink(missing_ok=True)
         return []
-    with matplotlib.rc_context({"svg.hashsalt": "poserepro", "svg.fonttype": "path"}):
-        fig = draw(registry, scale, logs)
-        with atomic_path(png) as png_tmp, atomic_path(svg) as svg_tmp:
-            fig.savefig(png_tmp, format="png", dpi=DPI, metadata={"Software": None})
-            fig.savefig(svg_tmp, format="svg", metadata={"Date": None})
+    save_figure(draw(registry, scale, logs), png, svg)
     return [png, svg]
+
+
+def save_figure(fig: Figure, png: Path, svg: Path) -> None:
+    """Write `fig` as PNG and SVG together, with fixed SVG ids and no timestamps."""
+    with (
+        matplotlib.rc_context({"svg.hashsalt": "poserepro", "svg.fonttype": "path"}),
+        atomic_path(png) as png_tmp,
+        atomic_path(svg) as svg_tmp,
+    ):
+        fig.savefig(png_tmp, format="png", dpi=DPI, metadata={"Software": None})
+        fig.savefig(svg_tmp, format="svg", metadata={"Date": None})

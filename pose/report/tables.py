@@ -483,6 +483,13 @@ def _reproduced_note(scale: str, rows: list[dict]) -> str:
     return note + _untrained_rows_note(scale, rows)
 
 
+def markdown_table(columns: tuple | list, rows: list[list[str]]) -> list[str]:
+    """Header, alignment rule and body lines; `columns` holds (name, 'l' or 'r') pairs."""
+    header = "| " + " | ".join(name for name, _ in columns) + " |"
+    rule = "| " + " | ".join("---:" if align == "r" else ":---" for _, align in columns) + " |"
+    return [header, rule, *("| " + " | ".join(cells) + " |" for cells in rows)]
+
+
 def render_markdown(
     title: str, caption: str, scale: str, rows: list[dict], summary: dict, metric: str = "ap"
 ) -> str:
@@ -490,11 +497,9 @@ def render_markdown(
     pckh = metric == "pckh"
     columns = PCKH_TABLE_COLUMNS if pckh else COLUMNS
     render = render_pckh_row if pckh else render_row
-    header = "| " + " | ".join(name for name, _ in columns) + " |"
-    rule = "| " + " | ".join("---:" if align == "r" else ":---" for _, align in columns) + " |"
-    body = ["| " + " | ".join(render(r, scale)) + " |" for r in rows]
+    table = markdown_table(columns, [render(r, scale) for r in rows])
     inputs = sorted({r["paper_protocol"]["input"] for r in rows})
-    lines = [f"## {_escape(title)}", "", header, rule, *body, "", summary_line(summary), ""]
+    lines = [f"## {_escape(title)}", "", *table, "", summary_line(summary), ""]
     if caption.strip():
         lines += [caption.strip(), ""]
     lines += [

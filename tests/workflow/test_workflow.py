@@ -82,6 +82,10 @@ def test_full_scale_dry_run_lists_one_gpu_training_per_experiment(tmp_path: Path
     blocks = re.findall(r"rule train:\n(.*?)(?=\n\S|\Z)", out, flags=re.S)
     trained = sorted(re.search(r"wildcards: experiment=(\S+)", b).group(1) for b in blocks)
     assert trained == sorted(experiments)
+    # One throughput measurement per trained experiment, on one GPU (per-device images/s).
+    assert _jobs(out, "bench_train") == trained
+    for block in re.findall(r"rule bench_train:\n(.*?)(?=\n\S|\Z)", out, flags=re.S):
+        assert "gpu=1" in block
     for block in blocks:
         exp = re.search(r"wildcards: experiment=(\S+)", block).group(1)
         assert f"gpu={experiments[exp]['gpus']}" in block
@@ -113,6 +117,31 @@ def test_stale_pipeline_stops_snakemake_at_its_scale_only(tmp_path: Path) -> Non
     _run(["snakemake", "-n", "--config", "scale=full", "dataset=coco"], work)
     _run(["pose", "use-scale", "tiny"], work)
     assert UNTRAINED in _jobs(_run(["snakemake", "-n"], work), "train")
+
+
+def test_both_engines_benchmark_each_trained_experiment_before_the_report(tmp_path: Path) -> None:
+    """One bench-train job (Snakemake) and one bench@ stage (DVC) per trained experiment, none for
+    an untrained one, and the report waits for every bench.json."""
+    from conftest import TINY_TRAIN
+
+    work = _workflow_copy(tmp_path, tiny=True)
+    dry_run = _run(["snakemake", "-n"], work)
+    assert _jobs(dry_run, "bench_train") == sorted(TINY_TRAIN)
+    for block in re.findall(r"rule bench_train:\n(.*?)(?=\n\S|\Z)", dry_run, flags=re.S):
+        assert "gpu=0" in block  # the tiny scale runs on the CPU
+    report = re.search(r"rule report:\n\s+input: (.*)", dry_run).group(1).split(", ")
+    assert sorted(f for f in report if f.endswith("bench.json")) == sorted(
+        f"runs/tiny/{e}/bench.json" for e in TINY_TRAIN)
+
+    _run(["dvc", "init", "--no-scm", "-q"], work)
+    stages = _run(["dvc", "stage", "list"], work)
+    bench = sorted(re.findall(r"^bench@(\S+)", stages, flags=re.M))
+    assert bench == sorted(TINY_TRAIN) and UNTRAINED not in bench
+    for exp in TINY_TRAIN:
+        assert f"runs/tiny/{exp}/bench.json" in stages
+    dag = _run(["dvc", "dag", "--dot"], work)
+    for exp in TINY_TRAIN:
+        assert f'"bench@{exp}" -> "report"' in dag
 
 
 @pytest.mark.slow

@@ -40,6 +40,13 @@ def config_hash(wildcards):
     return resolved(wildcards.experiment).config_hash
 
 
+def bench_setup(wildcards):
+    """Re-measure throughput when what a training step depends on changes, or where it runs."""
+    exp = resolved(wildcards.experiment)
+    return (f"{exp.train_hash} {exp.device} gpus={exp.gpus} workers={exp.num_workers} "
+            f"threads={exp.threads}")
+
+
 def train_gpus(wildcards):
     exp = resolved(wildcards.experiment)
     return exp.gpus if exp.device == "cuda" else 0

@@ -20,10 +20,13 @@ rule table:
 
 
 rule report:
-    """reports/index.md: every table, the training curves, assumptions and provenance."""
+    """reports/index.md: every table, the training cost, the training curves, assumptions and
+    provenance."""
     input:
         expand("reports/tables/{table}.md", table=TABLES),
         expand(f"{RUNS}/{{experiment}}/train_log.csv", experiment=TRAINED),
+        # training throughput: the estimated device-hours per paper
+        expand(f"{RUNS}/{{experiment}}/bench.json", experiment=TRAINED),
         # complexity of every experiment, trained at this scale or not (as dvc.yaml measures it)
         expand("runs/complexity/{experiment}.json", experiment=EXPERIMENTS),
     output:
@@ -31,6 +34,9 @@ rule report:
         provenance="reports/provenance.json",
         plot_png="reports/plots/training.png",
         plot_svg="reports/plots/training.svg",
+        cost="reports/gpu_hours.json",
+        cost_png="reports/plots/gpu_hours.png",
+        cost_svg="reports/plots/gpu_hours.svg",
     params:
         scale=SCALE,
         trained=",".join(TRAINED),

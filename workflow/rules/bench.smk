@@ -1,0 +1,25 @@
+# Training throughput of every trained experiment (per device, at the per-device batch): the
+# report turns it into estimated device-hours per paper. The same command as dvc.yaml's `bench`.
+
+
+rule bench_train:
+    """Images per second of one training step loop, and the size of the training set."""
+    wildcard_constraints:
+        experiment=trained_pattern(),
+    input:
+        dataset_folders,  # no ImageNet checkpoint: timing needs no pretrained weights
+    output:
+        f"{RUNS}/{{experiment}}/bench.json",
+    params:
+        setup=bench_setup,
+        scale=SCALE,
+    log:
+        f"logs/{SCALE}/bench_train_{{experiment}}.log",
+    threads: train_threads
+    resources:
+        gpu=eval_gpus,
+    conda:
+        "../../environment.yml"
+    shell:
+        "pose --no-progress bench-train {wildcards.experiment} --scale {params.scale} "
+        "--out {output} 2> {log}"
