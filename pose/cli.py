@@ -161,8 +161,20 @@ def cmd_complexity(args: argparse.Namespace) -> None:
         )
 
 
-def cmd_speed(args: argparse.Namespace) -> None:
+def _emit_record(args: argparse.Namespace, record: dict,
+                 lines: Callable[[dict], list[str]]) -> None:
+    """A measurement: to `--out` as JSON, and printed as JSON or as readable lines."""
     from pose.io import write_json
+
+    if args.out:
+        write_json(args.out, record)
+    if args.format == "json":
+        print(json.dumps(record))
+    else:
+        print("\n".join(lines(record)))
+
+
+def cmd_speed(args: argparse.Namespace) -> None:
     from pose.measure.speed import measure_speed, speed_lines
 
     record = measure_speed(
@@ -176,16 +188,10 @@ def cmd_speed(args: argparse.Namespace) -> None:
         warmup=args.warmup,
         log=(lambda line: print(line, file=sys.stderr)) if _progress(args) else None,
     )
-    if args.out:
-        write_json(args.out, record)
-    if args.format == "json":
-        print(json.dumps(record))
-    else:
-        print("\n".join(speed_lines(record)))
+    _emit_record(args, record, speed_lines)
 
 
 def cmd_bench_train(args: argparse.Namespace) -> None:
-    from pose.io import write_json
     from pose.measure.train_bench import bench_lines, bench_train, parse_bench_input
 
     registry = _registry(args)
@@ -196,12 +202,7 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
         steps=args.steps, warmup=args.warmup,
         log=(lambda line: print(line, file=sys.stderr)) if _progress(args) else None,
     )
-    if args.out:
-        write_json(args.out, record)
-    if args.format == "json":
-        print(json.dumps(record))
-    else:
-        print("\n".join(bench_lines(record)))
+    _emit_record(args, record, bench_lines)
 
 
 def cmd_table(args: argparse.Namespace) -> None:
