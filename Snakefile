@@ -6,7 +6,17 @@ registry dvc.yaml iterates over). `snakemake --cores 2` runs the embedded smoke 
 experiments its `train` selects; complexity is measured for every experiment.
 """
 
+import os
+import signal
+
 from pose.config import check_pipeline, load_registry
+
+# Inside a Slurm job, USR1 (the profile's warning before the time limit, sent to every process
+# of the job) is for the trainer, which writes a checkpoint on it and exits. The job's own
+# snakemake and shell ignore it; the ignored disposition passes to the processes they start
+# until the trainer installs its handler (pose.engine.preemption).
+if "SLURM_JOB_ID" in os.environ:
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 configfile: "params/pipeline.yaml"

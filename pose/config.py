@@ -167,6 +167,8 @@ class ScaleSpec:
     num_workers: int
     threads: int | None
     val_every: int
+    # where the evaluation stages (val, test-dev, MPII test) run; null: on `device`
+    eval_device: Literal["cpu", "cuda"] | None = None
 
 
 # The columns of a `metric: pckh` table (MPII, DANet's Table VIII), in the paper's order.
@@ -268,6 +270,7 @@ class ResolvedExperiment:
     gpus: int
     nodes: int
     device: str
+    eval_device: str
     num_workers: int
     threads: int | None
     val_every: int
@@ -305,6 +308,7 @@ class ResolvedExperiment:
             "gpus": self.gpus,
             "nodes": self.nodes,
             "device": self.device,
+            "eval_device": self.eval_device,
             "num_workers": self.num_workers,
             "threads": self.threads,
             "val_every": self.val_every,
@@ -315,7 +319,8 @@ class ResolvedExperiment:
         """Identity of what the trained weights depend on: the test protocol and how often
         validation runs only change the evaluation, never the weights."""
         d = self.to_dict()
-        for key in ("device", "num_workers", "threads", "gpus", "nodes", "val_every"):
+        for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
+                    "val_every"):
             d.pop(key)
         d["recipe"].pop("test")
         d["dataset"].pop("test_dev")  # only predicted on, never trained on
@@ -325,7 +330,7 @@ class ResolvedExperiment:
     def config_hash(self) -> str:
         """Identity of what training depends on (not of where it runs)."""
         d = self.to_dict()
-        for key in ("device", "num_workers", "threads", "gpus", "nodes"):
+        for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes"):
             d.pop(key)
         return stable_hash(d)
 
@@ -409,6 +414,7 @@ class Registry:
             gpus=exp.gpus,
             nodes=exp.nodes,
             device=sc.device,
+            eval_device=sc.eval_device or sc.device,
             num_workers=sc.num_workers,
             threads=sc.threads,
             val_every=sc.val_every,

@@ -109,14 +109,15 @@ def _instances(exp: ResolvedExperiment, split: Split, boxes: str) -> list[Instan
 
 def load_model(exp: ResolvedExperiment, checkpoint: Path | None = None,
                untrained: bool = False) -> tuple[torch.nn.Module, dict]:
-    """The experiment's model on its device in eval mode, seeded as training starts, with the
+    """The experiment's model on its evaluation device in eval mode, seeded as training starts,
+    with the
     trained weights (default runs/<scale>/<exp>/model.pth, checked to be this model's) unless
     `untrained`; returns it with the checkpoint's payload ({"epochs": 0} when untrained)."""
     from pose.engine.checkpoint import load_weights, model_identity
     from pose.engine.trainer import configure_torch
     from pose.models import build_model
 
-    device = configure_torch(exp)
+    device = configure_torch(exp, device=exp.eval_device)
     torch.manual_seed(exp.seed)
     model = build_model(exp.model_spec, where=f"model {exp.model_name}")
     payload: dict = {"epochs": 0}
@@ -145,7 +146,7 @@ def predict_protocol(model: torch.nn.Module, exp: ResolvedExperiment, dataset: T
         batch_size=max(1, min(64, exp.recipe.batch_size)),
         flip_test=test.flip_test,
         num_workers=exp.num_workers,
-        device=exp.device,
+        device=str(next(model.parameters()).device),  # the training GPU, or the eval device
         progress=progress,
         blur_kernel=test.blur_kernel,
         offset=test.offset,

@@ -33,6 +33,7 @@ TINY_SCALE = {
                            "pretrained": None},
     },
     "device": "cpu",
+    "eval_device": "cpu",
     "num_workers": 0,
     "threads": 1,
     "val_every": 1,

@@ -72,21 +72,23 @@ class EpochRecord:
     seconds: float
 
 
-def configure_torch(exp: ResolvedExperiment, ctx: DistContext | None = None) -> torch.device:
-    """Threads and device for the run (a torchrun process's own GPU); a CUDA scale on a machine
-    without CUDA is an error."""
+def configure_torch(exp: ResolvedExperiment, ctx: DistContext | None = None,
+                    device: str | None = None) -> torch.device:
+    """Threads and device for the run (`device`, default the training device; a torchrun
+    process's own GPU); CUDA on a machine without it is an error."""
     if exp.threads:
         torch.set_num_threads(exp.threads)
-    if exp.device == "cuda" and not torch.cuda.is_available():
+    device = device or exp.device
+    if device == "cuda" and not torch.cuda.is_available():
         from pose.errors import PoseError
 
         raise PoseError(
             f"scale {exp.scale!r} trains on CUDA but no GPU is visible; run it on a GPU node "
             "(snakemake --profile slurm) or use the smoke scale"
         )
-    if exp.device == "cuda" and ctx is not None:
+    if device == "cuda" and ctx is not None:
         return torch.device("cuda", ctx.local_rank)
-    return torch.device(exp.device)
+    return torch.device(device)
 
 
 def write_train_log(path: Path, history: list[EpochRecord]) -> None:

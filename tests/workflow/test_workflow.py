@@ -53,13 +53,19 @@ def _workflow_copy(dst: Path, tiny: bool) -> Path:
 
 def test_dvc_training_tracks_every_scale_key_but_the_selection() -> None:
     """Which experiments a scale trains changes no one's weights: adding one to `train` must not
-    re-train the others, and every other key of the preset must."""
+    re-train the others, and every other key of the preset must, but where evaluation runs,
+    which only the evaluate stage tracks."""
     from pose.config import ScaleSpec
 
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
-    tracked = next(p["params/scales.yaml"] for p in stage["params"] if "params/scales.yaml" in p)
-    keys = {f.name for f in dataclasses.fields(ScaleSpec)} - {"train"}
-    assert sorted(tracked) == sorted(f"${{scale}}.{k}" for k in keys)
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+    def tracked(stage: str) -> list[str]:
+        params = stages[stage]["do"]["params"]
+        return next(p["params/scales.yaml"] for p in params if "params/scales.yaml" in p)
+
+    keys = {f.name for f in dataclasses.fields(ScaleSpec)} - {"train", "eval_device"}
+    assert sorted(tracked("train")) == sorted(f"${{scale}}.{k}" for k in keys)
+    assert tracked("evaluate") == ["${scale}.eval_device"]
 
 
 def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
@@ -90,10 +96,10 @@ def test_full_scale_dry_run_lists_one_gpu_training_per_experiment(tmp_path: Path
         exp = re.search(r"wildcards: experiment=(\S+)", block).group(1)
         assert f"gpu={experiments[exp]['gpus']}" in block
         assert "runs/full/" in block
-    # Evaluation runs on one GPU at full scale; the other stages are CPU-only.
-    for block in re.findall(r"rule evaluate:\n(.*?)(?=\n\S|\Z)", out, flags=re.S):
-        assert "gpu=1" in block
-    for rule in ("complexity", "table", "report", "prepare_data"):
+    # Evaluation runs on the CPU at full scale (scales.yaml eval_device), as do the other
+    # stages: GPUs are for training.
+    assert _jobs(out, "evaluate") == trained
+    for rule in ("evaluate", "complexity", "table", "report", "prepare_data"):
         for block in re.findall(rf"rule {rule}:\n(.*?)(?=\n\S|\Z)", out, flags=re.S):
             assert "gpu=0" in block
 

@@ -17,7 +17,7 @@ rule bench_train:
         f"logs/{SCALE}/bench_train_{{experiment}}.log",
     threads: train_threads
     resources:
-        gpu=eval_gpus,
+        gpu=one_training_gpu,
     conda:
         "../../environment.yml"
     shell:

@@ -52,12 +52,31 @@ def train_gpus(wildcards):
     return exp.gpus if exp.device == "cuda" else 0
 
 
-def eval_gpus(wildcards):
+def train_nodes(wildcards):
+    return resolved(wildcards.experiment).nodes
+
+
+def one_training_gpu(wildcards):
+    """One device of the kind training runs on (the throughput benchmark)."""
     return 1 if resolved(wildcards.experiment).device == "cuda" else 0
 
 
+def eval_gpus(wildcards):
+    return 1 if resolved(wildcards.experiment).eval_device == "cuda" else 0
+
+
+def loader_cpus(wildcards):
+    """CPUs of a job that runs the test protocol (evaluation, test predictions): one per data
+    loader worker plus the main process. The Slurm plugin requests them (--cpus-per-task)."""
+    return resolved(wildcards.experiment).num_workers + 1
+
+
 def train_threads(wildcards):
-    return resolved(wildcards.experiment).threads or 8
+    """The scale's threads; else, on GPUs, one per loader worker and main process per GPU."""
+    exp = resolved(wildcards.experiment)
+    if exp.threads:
+        return exp.threads
+    return exp.gpus * (exp.num_workers + 1) if exp.device == "cuda" else 8
 
 
 def table_experiments(table):

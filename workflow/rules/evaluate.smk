@@ -15,6 +15,7 @@ rule evaluate:
         f"logs/{SCALE}/evaluate_{{experiment}}.log",
     resources:
         gpu=eval_gpus,
+        cpus_per_task=loader_cpus,
     conda:
         "../../environment.yml"
     shell:

@@ -13,6 +13,7 @@ rule predict_test_dev:
         f"logs/{SCALE}/predict_test_dev_{{experiment}}.log",
     resources:
         gpu=eval_gpus,
+        cpus_per_task=loader_cpus,
     conda:
         "../../environment.yml"
     shell:
@@ -42,6 +43,7 @@ rule predict_mpii_test:
         f"logs/{SCALE}/predict_mpii_test_{{experiment}}.log",
     resources:
         gpu=eval_gpus,
+        cpus_per_task=loader_cpus,
     conda:
         "../../environment.yml"
     shell:

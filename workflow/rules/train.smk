@@ -16,6 +16,7 @@ rule train:
     threads: train_threads
     resources:
         gpu=train_gpus,
+        nodes=train_nodes,
     conda:
         "../../environment.yml"
     shell:

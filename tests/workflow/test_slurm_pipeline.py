@@ -1,0 +1,159 @@
+"""The Slurm profile for real: a tiny project runs end to end through sbatch on a single-node
+Slurm cluster with accounting (scripts/local-slurm), every job of the run in sacct."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LOCAL_SLURM = ROOT / "scripts" / "local-slurm"
+ACCOUNT = "local"  # the account `local-slurm start` registers root under
+
+
+def _local_slurm(*args: str, timeout: int = 600) -> str:
+    """Run scripts/local-slurm; a failure fails the test with the script's output."""
+    try:
+        proc = subprocess.run([str(LOCAL_SLURM), *args], capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"scripts/local-slurm {' '.join(args)} did not finish in {timeout} s:\n"
+                    f"{_partial_output(err)}")  # fmt: skip
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/local-slurm {' '.join(args)} failed ({proc.returncode}):\n{out}")
+    return out
+
+
+def _partial_output(err: subprocess.TimeoutExpired) -> str:
+    """What a command printed before its timeout (bytes here, whatever `text` asked for)."""
+    parts = (o for o in (err.stdout, err.stderr) if o)
+    return "".join(o.decode(errors="replace") if isinstance(o, bytes) else o for o in parts)[-6000:]
+
+
+@pytest.fixture(scope="module")
+def local_slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A running single-node cluster (packages installed first when missing), stopped after."""
+    folder = tmp_path_factory.mktemp("local-slurm")
+    _local_slurm("install")
+    try:
+        _local_slurm("start", str(folder), timeout=180)
+        yield folder
+    finally:
+        _local_slurm("stop", str(folder), timeout=120)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # `pose` in the jobs (--export=ALL)
+    return env
+
+
+def point_site_block_at_local_cluster(profile: Path) -> None:
+    """Edit only the site block of a copied profile: the local cluster's partitions and account."""
+    settings = yaml.safe_load(profile.read_text())
+    settings["partitions"] = {"cpu": {"max_gpu": 0}, "gpu": {"max_gpu": 8}}
+    settings["default-resources"] = {**settings["default-resources"], "slurm_account": ACCOUNT}
+    profile.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+def _tiny_slurm_project(work: Path, tiny_dataset: Path) -> Path:
+    """The tiny project (tests/conftest.py) with the Slurm profile, its dataset in place, and the
+    complexity files the repository holds for its experiments (as a clone of it has them)."""
+    from conftest import write_tiny_params
+
+    params = write_tiny_params(work)
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy(ROOT / name, work / name)
+    for folder in ("workflow", "slurm"):
+        shutil.copytree(ROOT / folder, work / folder)
+    shutil.copytree(tiny_dataset, work / "data" / "synthetic")
+    experiments = yaml.safe_load((params / "experiments.yaml").read_text())["experiments"]
+    (work / "runs" / "complexity").mkdir(parents=True)
+    for exp in experiments:
+        committed = ROOT / "runs" / "complexity" / f"{exp}.json"
+        if committed.is_file():
+            shutil.copy(committed, work / "runs" / "complexity" / committed.name)
+    point_site_block_at_local_cluster(work / "slurm" / "config.yaml")
+    return work
+
+
+def _sacct(run_id: str) -> list[dict[str, str]]:
+    """The run's jobs as Slurm accounting lists them (the plugin names each job by the run ID)."""
+    fields = ["JobIDRaw", "JobName%64", "Comment%256", "State", "Partition", "Account"]
+    proc = subprocess.run(["sacct", "-X", "--parsable2", "--noheader", "--starttime", "now-1days",
+                           "--name", run_id, f"--format={','.join(fields)}"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    names = [f.split("%")[0] for f in fields]
+    return [dict(zip(names, line.split("|"), strict=True)) for line in proc.stdout.splitlines()]
+
+
+def _rule_of(comment: str) -> str:
+    """`rule_bench_train_wildcards_x` -> `bench_train` (the plugin's sbatch --comment)."""
+    return comment.removeprefix("rule_").split("_wildcards_")[0]
+
+
+@pytest.mark.slow
+def test_profile_runs_the_tiny_pipeline_through_slurm(
+    local_slurm: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    from conftest import TINY_TRAIN
+
+    work = _tiny_slurm_project(tmp_path, tiny_dataset)
+    # The scale on the command line; the local cluster needs only faster polling than the
+    # plugin's 40 s before the first status check.
+    cmd = ["snakemake", "--profile", "slurm", "--config", "scale=tiny", "dataset=synthetic",
+           "--slurm-init-seconds-before-status-checks", "1"]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, cwd=work, env=_env(), capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"snakemake did not finish in {err.timeout} s:\n{_partial_output(err)}")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+
+    index = (work / "reports" / "index.md").read_text()
+    assert "Baselines" in index
+    for suffix in ("md", "json"):
+        assert (work / "reports" / "tables" / f"baselines.{suffix}").stat().st_size > 0
+    for exp in TINY_TRAIN:
+        assert (work / "runs" / "tiny" / exp / "eval.json").is_file()
+
+    # Every job Snakemake ran went through sbatch: one Slurm job per job, of the same rules.
+    run_id = re.search(r"SLURM run ID: (\S+)", out).group(1)
+    local = set(re.findall(r"^localrule (\w+):", out, flags=re.M))
+    ran = Counter(r for r in re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", out)
+                  if r not in local)  # fmt: skip
+    jobs = _sacct(run_id)
+    assert len(jobs) == sum(ran.values()) > 0
+    assert Counter(_rule_of(j["Comment"]) for j in jobs) == ran
+    assert ran["train"] == len(TINY_TRAIN) and ran["report"] == 1
+    # No GPU at tiny scale: every job on the CPU partition, under the site block's account.
+    assert {(j["State"], j["Partition"], j["Account"]) for j in jobs} == {
+        ("COMPLETED", "cpu", ACCOUNT)}
+
+    # Training jobs as the profile submits them: requeueable, with the training time limit.
+    profile = yaml.safe_load((work / "slurm" / "config.yaml").read_text())
+    limit = _slurm_time(profile["set-resources"]["train"]["runtime"])
+    for job in (j for j in jobs if _rule_of(j["Comment"]) == "train"):
+        shown = subprocess.run(["scontrol", "show", "job", job["JobIDRaw"]], capture_output=True,
+                               text=True, timeout=30).stdout  # fmt: skip
+        assert "Requeue=1" in shown and f"TimeLimit={limit} " in shown, shown
+
+
+def _slurm_time(minutes: int) -> str:
+    """Minutes as `scontrol show job` prints a time limit: [D-]HH:MM:SS."""
+    days, minutes = divmod(minutes, 24 * 60)
+    clock = f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
