@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pose.config import ResolvedExperiment, format_input
 from pose.io import read_json_object
-from pose.report.tables import _is_number, _require
+from pose.report.tables import is_number, require
 
 BENCH_FILE = "bench.json"
 DEVICES = ("cpu", "cuda")
@@ -51,19 +51,19 @@ def load_bench(path: Path, exp: ResolvedExperiment) -> BenchRecord | None:
     if data is None:
         return None
     size = format_input(exp.input_hw)
-    _require(data, path, "experiment", lambda v: v == exp.name, repr(exp.name))
-    _require(data, path, "scale", lambda v: v == exp.scale, repr(exp.scale))
-    _require(data, path, "model", lambda v: v == exp.model_name, repr(exp.model_name))
-    _require(data, path, "input", lambda v: v == size, f"{size!r} (the input at {exp.scale} scale)")
-    _require(data, path, "batch", _count(1), "a positive int")
-    _require(data, path, "device", lambda v: v in DEVICES, f"one of {list(DEVICES)}")
-    _require(data, path, "device_name", _text, "a device name")
-    _require(data, path, "precision", _text, "a precision such as 'fp32'")
-    _require(data, path, "images_per_second", lambda v: _is_number(v) and v > 0,
+    require(data, path, "experiment", lambda v: v == exp.name, repr(exp.name))
+    require(data, path, "scale", lambda v: v == exp.scale, repr(exp.scale))
+    require(data, path, "model", lambda v: v == exp.model_name, repr(exp.model_name))
+    require(data, path, "input", lambda v: v == size, f"{size!r} (the input at {exp.scale} scale)")
+    require(data, path, "batch", _count(1), "a positive int")
+    require(data, path, "device", lambda v: v in DEVICES, f"one of {list(DEVICES)}")
+    require(data, path, "device_name", _text, "a device name")
+    require(data, path, "precision", _text, "a precision such as 'fp32'")
+    require(data, path, "images_per_second", lambda v: is_number(v) and v > 0,
              "a positive number")
-    _require(data, path, "data_wait_fraction", lambda v: _is_number(v) and 0 <= v <= 1,
+    require(data, path, "data_wait_fraction", lambda v: is_number(v) and 0 <= v <= 1,
              "a number in 0..1")
-    _require(data, path, "train_samples", _count(1), "a positive int")
+    require(data, path, "train_samples", _count(1), "a positive int")
     return BenchRecord(
         path=Path(path),
         batch=data["batch"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pose.config import Registry
 from pose.report.gpu_hours import ALL_PAPERS
-from pose.report.tables import MISSING_PAPER, _escape, markdown_table
+from pose.report.tables import MISSING_PAPER, escape_cell, markdown_table
 
 TITLE = "Training cost per paper (estimated device-hours)"
 DETAIL_TITLE = "Training cost per experiment"
@@ -32,7 +32,7 @@ def hours_cell(hours: float | None, missing: str = MISSING_PAPER) -> str:
 
 
 def paper_cells(total: dict) -> list[str]:
-    name = _escape(total["paper"])
+    name = escape_cell(total["paper"])
     runs = total["logged_experiments"]
     logged = (MISSING_PAPER if total["logged_hours"] is None else
               f"{hours_cell(total['logged_hours'])} ({runs} {'run' if runs == 1 else 'runs'})")
@@ -44,7 +44,7 @@ def paper_cells(total: dict) -> list[str]:
         hours_cell(total["device_hours"], NOT_MEASURED),
         hours_cell(total["wall_hours"], NOT_MEASURED),
         logged,
-        _escape("; ".join(total["devices"])) or MISSING_PAPER,
+        escape_cell("; ".join(total["devices"])) or MISSING_PAPER,
     ]
 
 
@@ -115,7 +115,7 @@ def cost_caption(registry: Registry, scale: str, cost: dict) -> str:
     val_every = registry.scale(scale).val_every
     return (
         f"Throughput measured by `pose bench-train` at **{scale}** scale on "
-        f"{_escape(measured_on)}, per device at the per-device batch. Estimated device-hours = "
+        f"{escape_cell(measured_on)}, per device at the per-device batch. Estimated device-hours = "
         f"epochs (each recipe's, at {scale} scale) × training samples ÷ images per second ÷ "
         "3600; wall-hours = device-hours ÷ the experiment's GPUs, assuming linear scaling (a "
         "run on the CPU is one process: wall-hours = device-hours). A "

@@ -68,11 +68,11 @@ def complexity_path(runs_dir: Path, experiment: str) -> Path:
     return Path(runs_dir) / "complexity" / f"{experiment}.json"
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _require(data: dict, path: Path, key: str, check: Any, expected: str) -> Any:
+def require(data: dict, path: Path, key: str, check: Any, expected: str) -> Any:
     if key not in data:
         raise DataError(f"{path}: missing key {key!r}")
     if not check(data[key]):
@@ -86,11 +86,11 @@ def load_eval(path: Path, experiment: str, scale: str) -> dict | None:
     if data is None:
         return None
     _require_run(data, path, experiment, scale)
-    _require(data, path, "AP", lambda v: _is_number(v) and 0 <= v <= 1, "a number in 0..1")
+    require(data, path, "AP", lambda v: is_number(v) and 0 <= v <= 1, "a number in 0..1")
     for key in EVAL_METRICS[1:]:
         # pycocotools reports -1 for an area range without ground truth.
         if key in data:
-            _require(data, path, key, lambda v: _is_number(v) and -1 <= v <= 1, "a number")
+            require(data, path, key, lambda v: is_number(v) and -1 <= v <= 1, "a number")
     return data
 
 
@@ -101,19 +101,19 @@ def load_pckh_eval(path: Path, experiment: str, scale: str) -> dict | None:
         return None
     _require_run(data, path, experiment, scale)
     for key in (*PCKH_COLUMNS, PCKH_LOW):
-        _require(data, path, key, lambda v: _is_number(v) and 0 <= v <= 100, "a PCKh in 0..100")
+        require(data, path, key, lambda v: is_number(v) and 0 <= v <= 100, "a PCKh in 0..100")
     return data
 
 
 def _require_run(data: dict, path: Path, experiment: str, scale: str) -> None:
     """The fields every eval.json carries: whose run it is and under which protocol."""
-    _require(data, path, "experiment", lambda v: v == experiment, f"{experiment!r}")
-    _require(data, path, "scale", lambda v: v == scale, f"{scale!r}")
-    _require(data, path, "dataset", lambda v: isinstance(v, str) and v, "a dataset name")
-    _require(data, path, "boxes", lambda v: v in BOXES_SHORT, f"one of {sorted(BOXES_SHORT)}")
-    _require(data, path, "input", lambda v: isinstance(v, str) and v, "an input like '256x192'")
-    _require(data, path, "flip_test", lambda v: isinstance(v, bool), "true or false")
-    _require(
+    require(data, path, "experiment", lambda v: v == experiment, f"{experiment!r}")
+    require(data, path, "scale", lambda v: v == scale, f"{scale!r}")
+    require(data, path, "dataset", lambda v: isinstance(v, str) and v, "a dataset name")
+    require(data, path, "boxes", lambda v: v in BOXES_SHORT, f"one of {sorted(BOXES_SHORT)}")
+    require(data, path, "input", lambda v: isinstance(v, str) and v, "an input like '256x192'")
+    require(data, path, "flip_test", lambda v: isinstance(v, bool), "true or false")
+    require(
         data, path, "epochs", lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"
     )
 
@@ -122,7 +122,7 @@ def load_test_dev_eval(path: Path, experiment: str, scale: str) -> dict | None:
     """Read and check a test-dev eval.json: the server's stats, imported for this experiment."""
     data = load_eval(path, experiment, scale)
     if data is not None:
-        _require(data, path, "split", lambda v: v == TEST_DEV, repr(TEST_DEV))
+        require(data, path, "split", lambda v: v == TEST_DEV, repr(TEST_DEV))
     return data
 
 
@@ -132,9 +132,9 @@ def load_complexity(path: Path, model: str, paper_input: tuple[int, int]) -> dic
     if data is None:
         return None
     size = format_input(paper_input)
-    _require(data, path, "model", lambda v: v == model, f"{model!r}")
-    _require(data, path, "input", lambda v: v == size, f"{size!r} (the paper's input)")
-    _require(
+    require(data, path, "model", lambda v: v == model, f"{model!r}")
+    require(data, path, "input", lambda v: v == size, f"{size!r} (the paper's input)")
+    require(
         data,
         path,
         "params",
@@ -142,7 +142,7 @@ def load_complexity(path: Path, model: str, paper_input: tuple[int, int]) -> dic
         "a non-negative int",
     )
     for key in ("gflops_paper", "gmacs"):
-        _require(data, path, key, lambda v: _is_number(v) and v >= 0, "a non-negative number")
+        require(data, path, key, lambda v: is_number(v) and v >= 0, "a non-negative number")
     return data
 
 
@@ -359,7 +359,7 @@ def reproduced_cell(reproduced: dict | None) -> str:
     return f"{reproduced['ap']:.1f} ({', '.join(marks)})"
 
 
-def _escape(text: str) -> str:
+def escape_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
@@ -373,7 +373,7 @@ def _reproduced_ap_cell(row: dict, scale: str) -> str:
 
 def render_row(row: dict, scale: str) -> list[str]:
     return [
-        _escape(row["label"]),
+        escape_cell(row["label"]),
         f"`{row['experiment']}`",
         _paper(row["paper"]["ap"]),
         _reproduced_ap_cell(row, scale),
@@ -422,7 +422,7 @@ def render_pckh_row(row: dict, scale: str) -> list[str]:
     rep = (row["reproduced"] or {}).get("pckh", {})
     cells = [f"{_paper(row['paper']['pckh'].get(k))} / {_fixed(rep.get(k), 1, MISSING_PAPER)}"
              for k in PCKH_COLUMNS]
-    return [_escape(row["label"]), f"`{row['experiment']}`", _pckh_source_cell(row, scale),
+    return [escape_cell(row["label"]), f"`{row['experiment']}`", _pckh_source_cell(row, scale),
             *cells, *_complexity_cells(row)]
 
 
@@ -499,7 +499,7 @@ def render_markdown(
     render = render_pckh_row if pckh else render_row
     table = markdown_table(columns, [render(r, scale) for r in rows])
     inputs = sorted({r["paper_protocol"]["input"] for r in rows})
-    lines = [f"## {_escape(title)}", "", *table, "", summary_line(summary), ""]
+    lines = [f"## {escape_cell(title)}", "", *table, "", summary_line(summary), ""]
     if caption.strip():
         lines += [caption.strip(), ""]
     lines += [
