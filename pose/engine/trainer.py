@@ -138,7 +138,9 @@ def _resume(ckpt_path: Path, exp: ResolvedExperiment, ctx: DistContext) -> tuple
     )
     where = f"epoch {progress.epoch + 1} step {progress.step}" if progress.step else \
         f"epoch {progress.epoch}"
-    log.info("%s: resuming after %s from %s", exp.name, where, ckpt_path)
+    if ctx.is_main:  # in the job's log, beside the epoch lines: a requeued run says so
+        print(f"[{exp.name}] resuming after {where} from {ckpt_path}", file=sys.stderr,
+              flush=True)
     return progress, state
 
 

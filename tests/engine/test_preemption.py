@@ -91,6 +91,7 @@ def test_a_signal_mid_epoch_checkpoints_that_step_and_resumes_to_the_same_weight
 
     resumed = _train("preempt")
     assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 2 step 4" in resumed.stderr
     _assert_same(_weights(run_dir / "model.pth"), reference)
     assert _losses(run_dir) == losses  # the interrupted epoch's loss counts every batch once
 
