@@ -53,3 +53,7 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         "reports/index.md",
+        # The scale's own results: reports/ is shared by the scales (the committed one is the
+        # smoke scale's), so a run at another scale is driven by its runs/<scale>/ outputs, and
+        # the report is rebuilt because they are newer.
+        expand(f"{RUNS}/{{experiment}}/eval.json", experiment=TRAINED),
