@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,3 +158,63 @@ def _slurm_time(minutes: int) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     clock = f"{minutes // 60:02d}:{minutes % 60:02d}:00"
     return f"{days}-{clock}" if days else clock
+
+
+def _running_train_job(run_id: str) -> str | None:
+    """The Slurm job id of the run's training job while it is RUNNING."""
+    listing = subprocess.run(["squeue", "-h", "-n", run_id, "-o", "%i %T %k"],
+                             capture_output=True, text=True, timeout=30).stdout  # fmt: skip
+    for line in listing.splitlines():
+        job, state, comment = line.split()
+        if state == "RUNNING" and _rule_of(comment) == "train":
+            return job
+    return None
+
+
+@pytest.mark.slow
+def test_usr1_stops_a_training_job_and_the_retry_resumes_from_its_step(
+    local_slurm: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """What Slurm's `--signal=USR1@600` does before a time limit, sent with scancel: through
+    the job's snakemake (which ignores it) to the trainer, which checkpoints and exits; the
+    profile's retry resumes from that step."""
+    from pose.stages import use_scale_stage
+
+    work = _tiny_slurm_project(tmp_path, tiny_dataset)
+    scales_path = work / "params" / "scales.yaml"
+    scales = yaml.safe_load(scales_path.read_text())
+    # many short epochs without validation: long enough to be signalled while it runs
+    scales["tiny"]["recipe"].update(epochs=150, batch_size=2)
+    scales["tiny"]["val_every"] = 1000
+    scales_path.write_text(yaml.safe_dump(scales, sort_keys=False))
+    use_scale_stage(work / "params", "tiny")
+    run_dir = work / "runs" / "tiny" / "hrnet_w32_256x192"
+    output = (tmp_path / "snakemake.log").open("w")
+    proc = subprocess.Popen(
+        ["snakemake", "--profile", "slurm", "--config", "scale=tiny", "dataset=synthetic",
+         "--slurm-init-seconds-before-status-checks", "1",
+         str((run_dir / "model.pth").relative_to(work))],
+        cwd=work, env=_env(), stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        job = None
+        while job is None or not (run_dir / "checkpoints" / "last.pth").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                (tmp_path / "snakemake.log").read_text()[-4000:])
+            time.sleep(0.5)
+            match = re.search(r"SLURM run ID: (\S+)", (tmp_path / "snakemake.log").read_text())
+            job = _running_train_job(match.group(1)) if match else None
+        subprocess.run(["scancel", "--signal=USR1", job], check=True, timeout=30)
+        assert proc.wait(timeout=600) == 0, (tmp_path / "snakemake.log").read_text()[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = (tmp_path / "snakemake.log").read_text()
+    run_id = re.search(r"SLURM run ID: (\S+)", out).group(1)
+    trains = [j for j in _sacct(run_id) if _rule_of(j["Comment"]) == "train"]
+    assert [j["State"] for j in sorted(trains, key=lambda j: int(j["JobIDRaw"]))] == [
+        "FAILED", "COMPLETED"]
+    log = (work / "logs" / "tiny" / "train_hrnet_w32_256x192.log").read_text()
+    resumed = re.search(r"resuming after epoch (\d+)( step \d+)? from", log)
+    assert resumed, log[-2000:]
+    assert 0 < int(resumed.group(1)) <= 150 and (run_dir / "model.pth").is_file()
