@@ -38,6 +38,8 @@ TEST_DEV_DATA = REGISTRY.test_dev_sources(DATASET)  # fetched for test-dev submi
 TEST_DEV = [e for e in REGISTRY.test_dev_experiments(SCALE) if e in TRAINED]
 TABLES = list(REGISTRY.tables)
 RUNS = f"runs/{SCALE}"
+# A check scale (preflight): one `pose preflight` job per experiment, its failures recorded
+PREFLIGHT = REGISTRY.scale(SCALE).preflight
 
 
 include: "workflow/rules/common.smk"
@@ -48,6 +50,8 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/testdev.smk"
 include: "workflow/rules/complexity.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/preflight.smk"
+include: "workflow/rules/official.smk"
 
 
 rule all:
@@ -56,4 +60,6 @@ rule all:
         # The scale's own results: reports/ is shared by the scales (the committed one is the
         # smoke scale's), so a run at another scale is driven by its runs/<scale>/ outputs, and
         # the report is rebuilt because they are newer.
-        expand(f"{RUNS}/{{experiment}}/eval.json", experiment=TRAINED),
+        expand(run_record("eval"), experiment=TRAINED),
+        # a check scale ends with the verdict: it fails when an experiment failed
+        [f"{RUNS}/preflight_passed.json"] if PREFLIGHT else [],

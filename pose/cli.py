@@ -30,6 +30,13 @@ def _scale(args: argparse.Namespace, registry: Registry) -> str:
     return scale
 
 
+def _resolve(args: argparse.Namespace, registry: Registry):
+    """The experiment at the command's scale; `--dataset` replaces its dataset where the scale
+    takes stand-ins (preflight on the synthetic set)."""
+    return registry.resolve(args.experiment, _scale(args, registry),
+                            getattr(args, "dataset", None))
+
+
 def _progress(args: argparse.Namespace) -> bool:
     return not args.no_progress
 
@@ -62,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from pose.engine.launch import distributed_command, exec_distributed
 
     registry = _registry(args)
-    exp = registry.resolve(args.experiment, _scale(args, registry))
+    exp = _resolve(args, registry)
     command = distributed_command(exp, args.argv)
     if command is not None:  # several GPUs: one process each, under torchrun
         exec_distributed(command)
@@ -95,11 +102,54 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if not args.experiment:
             raise PoseError("name an EXPERIMENT (see `pose experiments`), or use --oracle")
         registry = _registry(args)
-        exp = registry.resolve(args.experiment, _scale(args, registry))
+        exp = _resolve(args, registry)
         record = stages.evaluate_stage(
-            exp, args.checkpoint, args.boxes, _progress(args), untrained=args.untrained
+            exp, args.checkpoint, args.boxes, _progress(args), untrained=args.untrained,
+            weights=args.weights, out=args.out, annotations=args.annotations,
+            images=args.images, detections=args.detections,
         )
     print(json.dumps(record, indent=2))
+
+
+def cmd_verify_official(args: argparse.Namespace) -> None:
+    registry = _registry(args)
+    overrides = {"annotations": args.annotations, "images": args.images,
+                 "detections": args.detections, "boxes": args.boxes}
+    result = stages.verify_official_stage(
+        registry, args.scale, _progress(args), weights_dir=args.weights_dir,
+        runs_dir=args.runs, table=args.table, overrides=overrides,
+        emit=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    placed = sum(r["placed"] for r in result["rows"])
+    print(f"{args.table}.md: {placed} of {len(result['rows'])} official weights files evaluated")
+
+
+def cmd_preflight(args: argparse.Namespace) -> None:
+    from pose.preflight import run_preflight
+
+    registry = _registry(args)
+    record = run_preflight(registry, _resolve(args, registry), args.dataset, _progress(args))
+    line = (f"{record['experiment']}: preflight {record['status']}"
+            + (f" in {record['failed_stage']}: {record['error']}" if record["error"] else ""))
+    print(line, file=sys.stderr if record["error"] else sys.stdout)
+
+
+def cmd_preflight_check(args: argparse.Namespace) -> None:
+    from pose.io import write_text
+    from pose.preflight import failures, summary_json
+
+    registry = _registry(args)
+    scale = _scale(args, registry)
+    experiments = registry.trained_experiments(scale, args.dataset)
+    text = summary_json(Path("runs"), scale, experiments)
+    print(text)
+    failed = failures(Path("runs"), scale, experiments)
+    if failed:
+        raise PoseError(f"{len(failed)} of {len(experiments)} experiments failed preflight at "
+                        f"scale {scale!r}: " + "; ".join(f"{k} ({v})" for k, v in failed.items())
+                        + " (reports/index.md, section Preflight)")
+    if args.out:
+        write_text(args.out, text + "\n")
 
 
 def cmd_predict_test_dev(args: argparse.Namespace) -> None:
@@ -278,13 +328,38 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a source of params/sources.yaml or a dataset of datasets.yaml")
         p.set_defaults(func=cmd_fetch)
 
-    experiment_command("train", "train one experiment (resumes from its last checkpoint)",
-                       cmd_train)
+    def dataset_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", help="the run's dataset, replacing the experiment's where "
+                       "the scale takes it as a stand-in (preflight: synthetic)")
+
+    p = add("train", help="train one experiment (resumes from its last checkpoint)")
+    p.add_argument("experiment")
+    scale_arg(p)
+    dataset_arg(p)
+    p.set_defaults(func=cmd_train)
+
+    p = add("preflight", help="a check scale's run of one experiment: train a few steps, "
+            "evaluate, record resources.json (ran or failed)")
+    p.add_argument("experiment")
+    scale_arg(p)
+    dataset_arg(p)
+    p.set_defaults(func=cmd_preflight)
+
+    p = add("preflight-check", help="fail unless every experiment of the check scale ran")
+    scale_arg(p)
+    dataset_arg(p)
+    p.add_argument("--out", type=Path, help="write the summary here when all ran")
+    p.set_defaults(func=cmd_preflight_check)
 
     p = add("evaluate", help="COCO keypoint AP of an experiment, or a diagnostic")
     p.add_argument("experiment", nargs="?")
     scale_arg(p)
+    dataset_arg(p)
     p.add_argument("--checkpoint", type=Path, help="weights (default: the run's model.pth)")
+    p.add_argument("--weights", type=Path,
+                   help="a plain PyTorch state dict (bare, or under 'state_dict'; 'module.' "
+                        "prefixes allowed) loaded strictly into the experiment's model, e.g. a "
+                        "published model-zoo file; writes nothing but --out")
     p.add_argument("--boxes", choices=["detections", "gt"], help="override the recipe's boxes")
     p.add_argument("--untrained", action="store_true",
                    help="evaluate the freshly initialised model (chance level); writes nothing")
@@ -293,12 +368,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ground-truth", action="store_true",
                    help="evaluate the ground-truth keypoints as results (evaluator check)")
     p.add_argument("--annotations", type=Path,
-                   help="COCO keypoints annotation file (default: the pipeline dataset's val)")
+                   help="COCO keypoints annotation file (default: the pipeline dataset's val); "
+                        "with an EXPERIMENT it replaces the val split (a diagnostic: writes "
+                        "nothing but --out) and needs --images, and --detections or --boxes gt")
     p.add_argument("--images", type=Path, help="image folder of --annotations")
+    p.add_argument("--detections", type=Path,
+                   help="person detections (COCO results format) for an EXPERIMENT's detection "
+                        "boxes, instead of the dataset's val detections file")
     p.add_argument("--input", default="256x192", help="input size H x W for --oracle")
     p.add_argument("--sigma", type=float, default=2.0, help="heatmap sigma for --oracle")
     p.add_argument("--out", type=Path, help="also write the record to this JSON file")
     p.set_defaults(func=cmd_evaluate)
+
+    p = add("verify-official", help="evaluate each placed official HRNet / SimpleBaseline COCO "
+            "weights file (params/official_weights.yaml): published beside measured AP")
+    p.add_argument("--scale", default="full",
+                   help="devices and workers of this scale; it must keep the paper-size models "
+                        "(default: full)")
+    p.add_argument("--weights-dir", type=Path,
+                   help="folder of the files (default: the source's, data/pretrained/official)")
+    p.add_argument("--annotations", type=Path,
+                   help="evaluate on this COCO keypoints file instead of the dataset's val "
+                        "(needs --images, and --detections or --boxes gt)")
+    p.add_argument("--images", type=Path, help="image folder of --annotations")
+    p.add_argument("--detections", type=Path, help="person detections for detection boxes")
+    p.add_argument("--boxes", choices=["detections", "gt"],
+                   help="override official_weights.yaml's boxes (detections)")
+    p.add_argument("--runs", type=Path, default=Path("runs/official"),
+                   help="per-file records: RUNS/<file stem>/eval.json")
+    p.add_argument("--table", type=Path, default=Path("reports/tables/official_weights"),
+                   help="the table, written as TABLE.md and TABLE.json")
+    p.set_defaults(func=cmd_verify_official)
 
     experiment_command("predict-test-dev",
                        "COCO test-dev results, zipped for the evaluation server",

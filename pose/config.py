@@ -156,6 +156,29 @@ class ExperimentSpec:
 
 
 @dataclass(frozen=True)
+class SubsetSpec:
+    train: int
+    val_images: int
+
+    def __post_init__(self) -> None:
+        for key in ("train", "val_images"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"subset.{key}: expected a positive count, got {value!r}")
+
+
+@dataclass(frozen=True)
+class CpuDdpSpec:
+    processes: int
+    experiments: list[str]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.processes, bool) or not isinstance(self.processes, int) \
+                or self.processes < 2:
+            raise ConfigError(f"cpu_ddp.processes: expected 2 or more, got {self.processes!r}")
+
+
+@dataclass(frozen=True)
 class ScaleSpec:
     # `all`, or the experiment ids this scale trains (complexity is measured for every one).
     train: Literal["all"] | list[str]
@@ -169,6 +192,29 @@ class ScaleSpec:
     val_every: int
     # where the evaluation stages (val, test-dev, MPII test) run; null: on `device`
     eval_device: Literal["cpu", "cuda"] | None = None
+    # A check scale (preflight): each experiment runs as one `pose preflight` job that trains,
+    # evaluates and records what it used (resources.json, ran or failed) instead of stopping
+    # the pipeline at the first failure.
+    preflight: bool = False
+    # Datasets a run may name to replace every experiment's own (`--config dataset=synthetic`
+    # at preflight: the paper-size check runs anywhere); other runs keep each experiment's.
+    stand_ins: list[str] = field(default_factory=list)
+    # A deterministic small part of each split: the first `train` training instances and the
+    # persons of the first `val_images` validation images (null: the whole splits).
+    subset: SubsetSpec | None = None
+    # Training on the CPU in several processes under torchrun (gloo), as a GPU run does with
+    # NCCL: `processes` each for the listed experiments (their DistributedDataParallel path).
+    cpu_ddp: CpuDdpSpec | None = None
+    # The ImageNet checkpoints are loaded when present and skipped (recorded) when not; a
+    # training scale needs them (the data stage fetches them first).
+    pretrained_optional: bool = False
+
+    def __post_init__(self) -> None:
+        # from_dict builds nested dataclasses of required fields only; build the optional ones
+        for name, kind in (("subset", SubsetSpec), ("cpu_ddp", CpuDdpSpec)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, from_dict(kind, value, name))
 
 
 # The columns of a `metric: pckh` table (MPII, DANet's Table VIII), in the paper's order.
@@ -274,6 +320,11 @@ class ResolvedExperiment:
     num_workers: int
     threads: int | None
     val_every: int
+    # training processes: the GPUs at a CUDA scale, else 1 or the scale's cpu_ddp processes
+    processes: int = 1
+    subset: SubsetSpec | None = None
+    pretrained_optional: bool = False
+    preflight: bool = False
 
     @property
     def run_dir(self) -> Path:
@@ -312,6 +363,13 @@ class ResolvedExperiment:
             "num_workers": self.num_workers,
             "threads": self.threads,
             "val_every": self.val_every,
+            # a check scale's settings, only where set (the other scales' hashes stay as they
+            # were)
+            **({"processes": self.processes}
+               if self.device != "cuda" and self.processes > 1 else {}),
+            **({"subset": to_dict(self.subset)} if self.subset else {}),
+            **({"pretrained_optional": True} if self.pretrained_optional else {}),
+            **({"preflight": True} if self.preflight else {}),
         }
 
     @property
@@ -320,8 +378,8 @@ class ResolvedExperiment:
         validation runs only change the evaluation, never the weights."""
         d = self.to_dict()
         for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
-                    "val_every"):
-            d.pop(key)
+                    "val_every", "processes", "preflight"):
+            d.pop(key, None)
         d["recipe"].pop("test")
         d["dataset"].pop("test_dev")  # only predicted on, never trained on
         return stable_hash(d)
@@ -330,8 +388,9 @@ class ResolvedExperiment:
     def config_hash(self) -> str:
         """Identity of what training depends on (not of where it runs)."""
         d = self.to_dict()
-        for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes"):
-            d.pop(key)
+        for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
+                    "processes", "preflight"):
+            d.pop(key, None)
         return stable_hash(d)
 
 
@@ -349,6 +408,9 @@ class Registry:
     pipeline: dict = field(default_factory=dict)
     # params/sources.yaml (pose.fetch.spec.Sources): where the real data comes from
     sources: Any = None
+    # params/official_weights.yaml (pose.evaluate.official.OfficialWeights; None without the
+    # file): the published pose weights `pose verify-official` evaluates
+    official_weights: Any = None
 
     # ---- lookups with clear errors
     def _get(self, kind: str, table: dict, name: str) -> Any:
@@ -370,7 +432,10 @@ class Registry:
     def table(self, name: str) -> TableSpec:
         return self._get("table", self.tables, name)
 
-    def resolve(self, experiment: str, scale: str) -> ResolvedExperiment:
+    def resolve(self, experiment: str, scale: str, dataset: str | None = None
+                ) -> ResolvedExperiment:
+        """The experiment at `scale`; `dataset` (the run's) replaces the experiment's own when
+        it is one of the scale's stand-ins, and is otherwise ignored."""
         exp = self._get("experiment", self.experiments, experiment)
         sc = self.scale(scale)
         where = f"{self.params_dir}/experiments.yaml: {experiment}"
@@ -394,7 +459,7 @@ class Registry:
             # covering the same part of the person (2 on 64x48 -> 1 on 32x24).
             sigma = exp.sigma if exp.sigma is not None else recipe.sigma
             recipe = replace(recipe, sigma=sigma * input_hw[0] / paper_input[0])
-        dataset_name = sc.dataset or exp.dataset
+        dataset_name = self.stand_in(scale, dataset) or sc.dataset or exp.dataset
         joints = self.dataset(dataset_name).keypoints.num_joints
         if model_spec.get("num_joints") != joints:
             # one models.yaml entry serves every dataset: its heatmaps are the dataset's joints
@@ -418,14 +483,24 @@ class Registry:
             num_workers=sc.num_workers,
             threads=sc.threads,
             val_every=sc.val_every,
+            processes=_processes(experiment, exp, sc),
+            subset=sc.subset,
+            pretrained_optional=sc.pretrained_optional,
+            preflight=sc.preflight,
         )
+
+    def stand_in(self, scale: str, dataset: str | None) -> str | None:
+        """`dataset` when the scale lets a run replace every experiment's dataset with it."""
+        return dataset if dataset is not None and dataset in self.scale(scale).stand_ins \
+            else None
 
     def trained_experiments(self, scale: str, dataset: str | None = None) -> list[str]:
         """The experiments the scale trains (scales.yaml `train`), in registry order; with
-        `dataset`, only those that train on it (one pipeline run covers one dataset)."""
+        `dataset`, only those that train on it (one pipeline run covers one dataset; a stand-in
+        dataset replaces every experiment's)."""
         train = self.scale(scale).train
         chosen = [e for e in self.experiments if train == "all" or e in train]
-        if dataset is None:
+        if dataset is None or self.stand_in(scale, dataset):
             return chosen
         return [e for e in chosen if (self.scale(scale).dataset or self.experiments[e].dataset)
                 == dataset]
@@ -447,6 +522,8 @@ class Registry:
         Snakefile's fetch rules iterate over it."""
         datasets = [dataset] if dataset is not None else self.datasets_for_scale(scale)
         names = [s for d in datasets for s in self.dataset(d).sources]
+        if self.scale(scale).pretrained_optional:  # used when present, never fetched for it
+            return {n: self.sources.get(n).out for n in names}
         for exp in self.trained_experiments(scale, dataset):
             init = self.init_source(exp, scale)
             if init is not None and init not in names:
@@ -476,12 +553,23 @@ class Registry:
         return sorted({(e.model, e.input) for e in self.experiments.values()})
 
 
+def _processes(name: str, exp: ExperimentSpec, sc: ScaleSpec) -> int:
+    """Training processes: one per GPU on CUDA; on the CPU one, or the scale's cpu_ddp count
+    for the experiments it lists."""
+    if sc.device == "cuda":
+        return exp.gpus
+    if sc.cpu_ddp is not None and name in sc.cpu_ddp.experiments:
+        return sc.cpu_ddp.processes
+    return 1
+
+
 def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = True) -> Registry:
     """Read and cross-check every file of params/.
 
     With `check_pipeline=False` pipeline.yaml is read if it can be, never checked: for callers
     that run at another scale, check it themselves, or rewrite it (`pose use-scale`).
     """
+    from pose.evaluate.official import load_official_weights
     from pose.fetch.spec import load_sources
     from pose.models import validate_spec  # models validate their own spec keys
 
@@ -513,6 +601,7 @@ def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = Tr
     registry = Registry(
         p, datasets, recipes, models, experiments, scales, tables, pipeline.get("scale"), pipeline,
         sources=load_sources(p),
+        official_weights=load_official_weights(p),
     )
     _cross_check(registry)
     if check_pipeline:
@@ -590,6 +679,8 @@ def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) 
     """The dataset named beside a scale (pipeline.yaml, the Slurm profile) must be one the
     scale's experiments train on; dvc.yaml and the Snakefile depend on it by name."""
     needed = registry.datasets_for_scale(scale)
+    if registry.stand_in(scale, dataset):
+        return
     if dataset is None or dataset not in needed:
         raise ConfigError(
             f"scale {scale!r} trains on dataset(s) {needed}, but the pipeline names dataset "
@@ -692,6 +783,11 @@ def _check_resolved(exp: ResolvedExperiment, scale_where: str, spec: ExperimentS
     if spec.gpus % spec.nodes:
         raise ConfigError(f"experiments.yaml: {exp.name}: gpus {spec.gpus} do not split evenly "
                           f"over nodes {spec.nodes}")
+    if exp.device != "cuda" and r.batch_size % exp.processes:
+        raise ConfigError(
+            f"{where}.batch_size: {r.batch_size} is the total over {exp.processes} training "
+            f"processes of experiment {exp.name} and must divide evenly over them"
+        )
     if exp.device == "cuda" and r.batch_size % spec.gpus:
         raise ConfigError(
             f"{where}.batch_size: {r.batch_size} is the total over experiments.yaml: "
@@ -716,7 +812,37 @@ def _check_train_selection(reg: Registry, scale: str, train: str | list[str]) ->
         raise ConfigError(f"{where}: experiment(s) {repeated} listed more than once")
 
 
+def _check_check_scale_keys(reg: Registry, sname: str, sc: ScaleSpec) -> None:
+    """stand_ins name datasets; cpu_ddp names experiments and applies on the CPU only."""
+    where = f"{reg.params_dir}/scales.yaml: {sname}"
+    unknown = [d for d in sc.stand_ins if d not in reg.datasets]
+    if unknown:
+        raise ConfigError(f"{where}.stand_ins: unknown dataset(s) {unknown}; known: "
+                          f"{sorted(reg.datasets)}")
+    if sc.cpu_ddp is None:
+        return
+    if sc.device != "cpu":
+        raise ConfigError(f"{where}.cpu_ddp: only for `device: cpu` (on CUDA every experiment "
+                          "trains on its `gpus`)")
+    unknown = [e for e in sc.cpu_ddp.experiments if e not in reg.experiments]
+    if unknown:
+        raise ConfigError(f"{where}.cpu_ddp.experiments: unknown experiment(s) {unknown}")
+    if not sc.preflight:
+        return
+    # a check scale proves the distributed path of every family and of every sync_bn recipe
+    listed = set(sc.cpu_ddp.experiments)
+    covered = {reg.models[reg.experiments[e].model].get("family") for e in listed}
+    families = {reg.models[e.model].get("family") for e in reg.experiments.values()}
+    sync_bn = [n for n, e in reg.experiments.items() if reg.recipes[e.recipe].sync_bn]
+    missing = sorted(families - covered) + [e for e in sync_bn if e not in listed]
+    if missing:
+        raise ConfigError(f"{where}.cpu_ddp.experiments: add an experiment of each model "
+                          f"family and every sync_bn experiment; missing: {missing}")
+
+
 def _cross_check(reg: Registry) -> None:
+    from pose.evaluate.official import check_official_weights
+
     p = reg.params_dir
     for name, exp in reg.experiments.items():
         where = f"{p}/experiments.yaml: {name}"
@@ -737,6 +863,7 @@ def _cross_check(reg: Registry) -> None:
         if sc.input is not None:
             parse_input(sc.input, f"{p}/scales.yaml: {sname}.input")
         _check_train_selection(reg, sname, sc.train)
+        _check_check_scale_keys(reg, sname, sc)
         families = {spec.get("family") for spec in reg.models.values()}
         for key in sc.models:
             if key not in families and key not in reg.models:
@@ -748,6 +875,7 @@ def _cross_check(reg: Registry) -> None:
         for ename, exp in reg.experiments.items():
             _check_resolved(reg.resolve(ename, sname), f"{p}/scales.yaml: {sname}", exp)
     _check_sources(reg)
+    check_official_weights(reg)
 
 
 def _check_pckh_figures(row: TableRow, metric: str, where: str) -> None:

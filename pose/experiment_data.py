@@ -3,6 +3,7 @@ dataset/recipe entries onto the data and evaluation layers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -88,8 +89,37 @@ def build_dataset(exp: ResolvedExperiment, split: Split, boxes: str = "gt") -> T
                           augment=augment, seed=exp.seed, keypoints=exp.keypoints)
 
 
+def first_images(instances: list[Instance], count: int) -> list[Instance]:
+    """The instances of the first `count` images, in the order the images first appear."""
+    keep = set(list(dict.fromkeys(i.image_id for i in instances))[:count])
+    return [i for i in instances if i.image_id in keep]
+
+
+def subset_instances(exp: ResolvedExperiment, split: Split, instances: list[Instance]
+                     ) -> list[Instance]:
+    """A check scale's deterministic small part of a split (scales.yaml `subset`): the first
+    training persons; every box of the first validation images (on MPII, one person each)."""
+    if exp.subset is None:
+        return instances
+    if split == "train":
+        return instances[: exp.subset.train]
+    return first_images(instances, exp.subset.val_images)
+
+
+def evaluated_image_ids(exp: ResolvedExperiment, dataset: TopDownDataset) -> list[int] | None:
+    """The images COCOeval scores: all of the annotation file's, or a subset's own."""
+    if exp.subset is None:
+        return None
+    return sorted({int(i.image_id) for i in dataset.instances})
+
+
 def _instances(exp: ResolvedExperiment, split: Split, boxes: str) -> list[Instance]:
-    """The split's persons: MPII's annot JSON (its centre/scale), or COCO's GT/detection boxes."""
+    """The split's persons: MPII's annot JSON (its centre/scale), or COCO's GT/detection boxes;
+    a check scale's subset of them."""
+    return subset_instances(exp, split, _all_instances(exp, split, boxes))
+
+
+def _all_instances(exp: ResolvedExperiment, split: Split, boxes: str) -> list[Instance]:
     spec = exp.dataset.train if split == "train" else exp.dataset.val
     if uses_pckh(exp):
         from pose.data.mpii import mpii_instances, read_mpii_annotations
@@ -178,7 +208,8 @@ def evaluate_on_val(
     results = keypoint_results(preds, in_vis_thre=test.in_vis_thre, oks_thre=test.oks_thre)
     if results_out is not None:
         write_json(results_out, results, indent=None)
-    return coco_keypoint_eval(exp.dataset.path(exp.dataset.val.annotations), results)
+    return coco_keypoint_eval(exp.dataset.path(exp.dataset.val.annotations), results,
+                              image_ids=evaluated_image_ids(exp, dataset))
 
 
 def _pckh_on_val(exp: ResolvedExperiment, preds: list[dict], results_out: Path | None
@@ -198,7 +229,12 @@ def _pckh_on_val(exp: ResolvedExperiment, preds: list[dict], results_out: Path |
                                  for p in preds], indent=None)
     joints = exp.keypoints.num_joints
     coords = np.array([np.asarray(p["keypoints"])[:, :2] for p in preds]).reshape(-1, joints, 2)
-    return evaluate_mpii(coords, read_mpii_gt(mpii_ground_truth(exp)))
+    gt = read_mpii_gt(mpii_ground_truth(exp))
+    if exp.subset is not None:  # a check scale's first persons: their rows of gt_valid.mat
+        rows = [p["index"] for p in preds]
+        gt = replace(gt, joints=gt.joints[rows], missing=gt.missing[rows],
+                     headboxes=gt.headboxes[rows])
+    return evaluate_mpii(coords, gt)
 
 
 def val_score(exp: ResolvedExperiment, stats: dict[str, float]) -> float:

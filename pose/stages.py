@@ -79,7 +79,10 @@ def fetch_stage(registry: Registry, name: str, progress: bool,
         result = fetch_source(sources, name, progress=progress)
         done = (f"downloaded {', '.join(result.downloaded)}" if result.downloaded
                 else "nothing downloaded")
-        emit(f"{name}: {result.status} {result.out} ({done})")
+        absent = [f for check in result.layout.values() if isinstance(check, dict)
+                  for f in check.get("absent", [])]  # a partial source's files not placed
+        emit(f"{name}: {result.status} {result.out} ({done}"
+             + (f"; not placed: {', '.join(absent)})" if absent else ")"))
         return
     if name not in registry.datasets:
         raise PoseError(f"{name!r} is neither a source of {sources.path} "
@@ -115,20 +118,40 @@ def evaluate_stage(
     boxes: str | None,
     progress: bool,
     untrained: bool = False,
+    weights: Path | None = None,
+    out: Path | None = None,
+    annotations: Path | None = None,
+    images: Path | None = None,
+    detections: Path | None = None,
 ) -> dict:
     """Evaluate the trained model on val; writes eval.json (metrics) and results.json.
 
     With `untrained`, the freshly initialised model (seeded as training starts) is evaluated
-    instead, as the chance-level contrast to the trained figure. With `untrained`, another
+    instead, as the chance-level contrast to the trained figure. `weights`: a plain state dict
+    from elsewhere (pose.engine.state_dict), loaded strictly into the experiment's model.
+    `annotations`/`images`/`detections` replace the val split's files. With any of these, another
     `checkpoint` or other `boxes` the run is a diagnostic: it prints, and writes nothing of the
-    run's (the table reads eval.json as the protocol's figure).
+    run's (the table reads eval.json as the protocol's figure). `out` also gets the record.
     """
     import torch
 
     from pose.experiment_data import evaluate_on_val, load_model, protocol_boxes, trained_epochs
 
-    model, payload = load_model(exp, checkpoint, untrained)
-    diagnostic = untrained or checkpoint is not None or boxes is not None
+    if weights is not None and (checkpoint is not None or untrained):
+        raise PoseError("--weights replaces the run's weights: give it without --checkpoint or "
+                        "--untrained")
+    files = {"annotations": annotations, "images": images, "detections": detections}
+    if any(v is not None for v in files.values()):
+        exp, boxes = with_val_files(exp, boxes, annotations, images, detections)
+    if weights is not None:
+        from pose.engine.state_dict import load_plain_state_dict
+
+        model, payload = load_model(exp, None, untrained=True)  # built and seeded as usual
+        load_plain_state_dict(weights, model, exp.model_name)
+    else:
+        model, payload = load_model(exp, checkpoint, untrained)
+    diagnostic = (untrained or checkpoint is not None or boxes is not None
+                  or weights is not None or any(v is not None for v in files.values()))
     boxes = protocol_boxes(exp, boxes)
     results_out = None if diagnostic else exp.run_dir / "results.json"
     with torch.no_grad():
@@ -140,12 +163,71 @@ def evaluate_stage(
         "boxes": boxes,
         "input": format_input(exp.input_hw),
         "flip_test": exp.recipe.test.flip_test,
-        "epochs": trained_epochs(payload),
+        "epochs": None if weights is not None else trained_epochs(payload),
+        **({"weights": str(weights)} if weights is not None else {}),
+        **{k: str(v) for k, v in files.items() if v is not None},
         **{k: float(v) for k, v in stats.items()},
     }
     if not diagnostic:
         write_json(exp.run_dir / "eval.json", record)
+    if out is not None:
+        write_json(out, record)
     return record
+
+
+def with_val_files(exp: ResolvedExperiment, boxes: str | None, annotations: Path | None,
+                   images: Path | None, detections: Path | None
+                   ) -> tuple[ResolvedExperiment, str | None]:
+    """The experiment evaluated on other val files (a COCO-format annotation file and its image
+    folder, and the detection file its detection boxes come from); returns it with the boxes
+    to use. Each file must exist; the combinations that leave a box source open are refused."""
+    from dataclasses import replace
+
+    from pose.config import SplitSpec
+
+    if (annotations is None) != (images is None):
+        raise PoseError("--annotations and --images go together: an annotation file and the "
+                        "folder of its images")
+    if detections is not None:
+        if boxes == "gt":
+            raise PoseError("--detections gives detection boxes; it contradicts --boxes gt")
+        boxes = "detections"
+    for path, kind in ((annotations, "file"), (images, "folder"), (detections, "file")):
+        if path is not None and not (path.is_file() if kind == "file" else path.is_dir()):
+            raise DataError(f"{path}: {kind} not found")
+    wanted = boxes or exp.recipe.test.boxes
+    if annotations is not None and detections is None and wanted == "detections":
+        raise PoseError(
+            f"{annotations}: the recipe evaluates with detection boxes; give their file "
+            "(--detections FILE, COCO results format) or use --boxes gt"
+        )
+    val = exp.dataset.val
+    # absolute paths: DatasetSpec.path() joins them to the dataset root unchanged
+    val = SplitSpec(
+        annotations=str(annotations.resolve()) if annotations is not None else val.annotations,
+        images=str(images.resolve()) if images is not None else val.images,
+        detections=(str(detections.resolve()) if detections is not None
+                    else None if annotations is not None else val.detections),
+    )
+    return replace(exp, dataset=replace(exp.dataset, val=val)), boxes
+
+
+def verify_official_stage(registry: Registry, scale: str, progress: bool,
+                          weights_dir: Path | None = None,
+                          runs_dir: Path = Path("runs/official"),
+                          table: Path = Path("reports/tables/official_weights"),
+                          overrides: dict | None = None,
+                          emit: Callable[[str], None] = print) -> dict:
+    """Every placed official weights file through evaluate_stage: records and the table."""
+    from pose.evaluate.official import verify_official
+
+    registry.scale(scale)
+
+    def evaluate(**kwargs: object) -> dict:
+        return evaluate_stage(checkpoint=None, progress=progress, **kwargs)  # type: ignore[arg-type]
+
+    return verify_official(registry, scale, evaluate, weights_dir, runs_dir, table, overrides,
+                           emit)
 
 
 def oracle_stage(
@@ -215,8 +297,8 @@ def report_stage(registry: Registry, scale: str) -> None:
     from pose.report.index import write_index
     from pose.report.plots import plot_training
 
-    registry.scale(scale)
-    plot_training(registry, scale)
+    if not registry.scale(scale).preflight:  # a check scale's few steps draw no curves
+        plot_training(registry, scale)
     write_index(registry, scale)
 
 
@@ -237,7 +319,12 @@ def use_scale_stage(params_dir: Path, scale: str, dataset: str | None = None) ->
     the scale's selection from it). The old file is not read, so a stale one is replaced.
     `dataset`: which of the scale's datasets the pipeline runs (default: pipeline_for_scale's)."""
     registry = load_registry(params_dir, check_pipeline=False)
-    registry.scale(scale)
+    if registry.scale(scale).preflight:
+        raise PoseError(
+            f"scale {scale!r} is a check scale: Snakemake runs it (`snakemake --cores N --config "
+            f"scale={scale} dataset=coco`, or dataset=synthetic anywhere), one `pose preflight` "
+            "job per experiment; DVC versions the training scales' results"
+        )
     body = yaml.safe_dump(
         pipeline_for_scale(registry, scale, dataset), sort_keys=False, default_flow_style=None,
         width=100,

@@ -64,6 +64,9 @@ def _keep_tiny_registry(params: Path) -> None:
     for preset in scales.values():
         if isinstance(preset.get("train"), list):
             preset["train"] = [e for e in preset["train"] if e in keep]
+        if preset.get("cpu_ddp"):
+            ddp = preset["cpu_ddp"]
+            ddp["experiments"] = [e for e in ddp["experiments"] if e in keep]
     (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
 
 

@@ -29,15 +29,18 @@ def distributed_command(exp: ResolvedExperiment, argv: Sequence[str],
                         env: Mapping[str, str] | None = None,
                         hostnames: Callable[[str], list[str]] = slurm_hostnames
                         ) -> list[str] | None:
-    """The command that runs `pose <argv>` as `exp.gpus` processes, or None when this process
-    trains by itself (one GPU, the CPU, or already started by torchrun). Across nodes the
-    rendezvous listens on the allocation's first host."""
+    """The command that runs `pose <argv>` as `exp.processes` processes (one per GPU, or a
+    check scale's CPU processes under gloo), or None when this process trains by itself (one
+    GPU, the CPU, or already started by torchrun). Across nodes the rendezvous listens on the
+    allocation's first host."""
     env = os.environ if env is None else env
-    if launched_by_torchrun() or exp.device != "cuda" or exp.gpus == 1:
+    if launched_by_torchrun() or exp.processes == 1:
         return None
-    per_node = exp.gpus // exp.nodes
     torchrun = [sys.executable, "-m", "torch.distributed.run"]
     pose = ["-m", "pose.cli", *argv]
+    if exp.device != "cuda":  # the CPU's DistributedDataParallel path, one machine
+        return [*torchrun, "--standalone", f"--nproc-per-node={exp.processes}", *pose]
+    per_node = exp.gpus // exp.nodes
     if exp.nodes == 1:
         return [*torchrun, "--standalone", f"--nproc-per-node={per_node}", *pose]
     nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")

@@ -15,6 +15,7 @@ Outputs in the experiment's run directory:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -42,6 +43,7 @@ from pose.engine.distributed import (
     sum_over_ranks,
 )
 from pose.engine.losses import build_loss
+from pose.engine.memory import StepMeter
 from pose.engine.optim import build_optimizer, build_scheduler
 from pose.engine.preemption import StopRequest, TrainingPreempted, stop_requests
 from pose.engine.sampler import EpochSampler
@@ -54,7 +56,7 @@ from pose.experiment_data import (
     protocol_boxes,
     val_score,
 )
-from pose.io import write_text, write_yaml
+from pose.io import write_json, write_text, write_yaml
 from pose.models import build_model
 from pose.models.pretrained import load_pretrained
 
@@ -148,7 +150,11 @@ def _build_model(exp: ResolvedExperiment, device: torch.device, ctx: DistContext
                  ) -> torch.nn.Module:
     torch.manual_seed(exp.seed)
     model = build_model(exp.model_spec, where=f"model {exp.model_name}")
-    if exp.model_spec.get("pretrained"):  # ImageNet trunk (ResNet, HRNet); resuming replaces it
+    if pretrained_skipped(exp):
+        log.warning("%s: %s is not present; training from its initialisation (the scale "
+                    "loads ImageNet checkpoints only when present)", exp.name,
+                    exp.model_spec["pretrained"])
+    elif exp.model_spec.get("pretrained"):  # ImageNet trunk (ResNet, HRNet); resuming replaces it
         dropped = load_pretrained(model, exp.model_spec["pretrained"])
         modules = Counter(key.split(".")[0] for key in dropped)
         log.info("%s: trunk initialised from %s (dropped %s)", exp.name,
@@ -159,6 +165,15 @@ def _build_model(exp: ResolvedExperiment, device: torch.device, ctx: DistContext
     if exp.recipe.sync_bn and ctx.distributed:
         convert_to_global_bn(model)
     return model
+
+
+def pretrained_skipped(exp: ResolvedExperiment) -> bool:
+    """A check scale's model whose ImageNet checkpoint is not there: trained without it."""
+    pretrained = exp.model_spec.get("pretrained")
+    return bool(pretrained) and exp.pretrained_optional and not Path(pretrained).is_file()
+
+
+STEP_RECORD = "train_step.json"  # a check scale's step time and memory (pose.measure.memory)
 
 
 class Trainer:
@@ -190,6 +205,7 @@ class Trainer:
         self.loader: DataLoader = train_loader(self.dataset, self.sampler, batch,
                                                exp.num_workers, self.device)
         self.state = Progress()
+        self.meter = StepMeter() if exp.preflight else None
 
     def resume(self) -> None:
         self.state, saved = _resume(self.ckpt_path, self.exp, self.ctx)
@@ -241,8 +257,10 @@ class Trainer:
         )
         with bar:
             for batch in self.loader:
-                loss, n = train_step(self.net, batch, self.loss_fn, self.optimizer, self.device,
-                                     exp.recipe.precision, exp.recipe.channels_last)
+                with self.metered(batch):
+                    loss, n = train_step(self.net, batch, self.loss_fn, self.optimizer,
+                                         self.device, exp.recipe.precision,
+                                         exp.recipe.channels_last)
                 s.loss_sum += loss.item() * n
                 s.loss_count += n
                 s.step += 1
@@ -252,6 +270,12 @@ class Trainer:
                 self.stop_if_requested(stop)
         total, count = sum_over_ranks([s.loss_sum, float(s.loss_count)], self.ctx)
         return total / max(count, 1.0)
+
+    def metered(self, batch: dict) -> contextlib.AbstractContextManager:
+        """A check scale times each step and measures the first one's memory."""
+        if self.meter is None:
+            return contextlib.nullcontext()
+        return self.meter.step(self.model, int(batch["image"].shape[0]))
 
     def finish_epoch(self, loss: float) -> None:
         exp, s = self.exp, self.state
@@ -282,6 +306,10 @@ class Trainer:
                 self.finish_epoch(loss)
                 self.stop_if_requested(stop)
         final = self.exp.run_dir / "model.pth"
+        if self.meter is not None and self.ctx.is_main:
+            self.meter.record_optimizer(self.optimizer)
+            write_json(self.exp.run_dir / STEP_RECORD,
+                       {**self.meter.to_dict(), "processes": self.ctx.world_size})
         if self.ctx.is_main:
             write_train_log(self.exp.run_dir / "train_log.csv", self.state.history)
             save_checkpoint(final, {**self.identity, "config_hash": self.exp.train_hash,

@@ -66,9 +66,10 @@ def _verify_existing(name: str, spec: SourceSpec) -> FetchResult:
     if manual:
         for f in spec.files:
             target = out / f.filename
-            if not target.is_file():
+            if target.is_file():
+                verify_file(target, f)
+            elif not spec.partial:  # a partial source's layout check lists the absent ones
                 raise DataError(_manual_message(f, target))
-            verify_file(target, f)
     elif stamp is not None and stamp.get("files") != identity(spec.files):
         raise DataError(
             f"{out}: was fetched from other files than params/sources.yaml {name} now names; "
@@ -138,6 +139,12 @@ def fetch_source(sources: Sources, name: str, progress: bool = True,
     if spec.path.exists():
         return _verify_existing(name, spec)
     manual = [f for f in spec.files if f.url is None]
+    if manual and spec.partial:
+        raise DataError(
+            f"{spec.path}: missing. These files are not downloadable by the pipeline; place any "
+            f"of {', '.join(f.filename for f in manual)} there by hand. Where to get them: "
+            f"{manual[0].manual.strip()}"
+        )
     if manual:
         raise DataError(_manual_message(manual[0], spec.path / manual[0].filename))
     settings = sources.settings

@@ -104,6 +104,30 @@ def _check_state_dict(folder: Path, files: list[str], shown: Path) -> dict:
     return out
 
 
+def _check_plain_state_dicts(folder: Path, files: list[str], shown: Path) -> dict:
+    """Files of which any subset may be placed (a `partial` source): each present one must load
+    as a plain state dict (weights_only); the absent ones are listed, and at least one must be
+    there."""
+    from pose.engine.state_dict import read_plain_state_dict
+    from pose.errors import PoseError
+
+    out: dict[str, Any] = {}
+    absent = [name for name in files if not (folder / name).is_file()]
+    if len(absent) == len(files):
+        raise DataError(f"{shown}: none of {', '.join(files)} is there")
+    for name in files:
+        if name in absent:
+            continue
+        try:
+            state = read_plain_state_dict(folder / name)
+        except PoseError as err:
+            raise DataError(str(err).replace(str(folder / name), str(shown / name))) from err
+        out[name] = {"tensors": len(state)}
+    if absent:
+        out["absent"] = absent
+    return out
+
+
 def _check_mpii(folder: Path, spec: Any, shown: Path) -> dict:
     """The field's MPII annotation folder: train/valid/test JSON (16 joints) and gt_valid.mat,
     whose persons must be valid.json's."""
@@ -127,6 +151,7 @@ CHECKS: dict[str, Callable[[Path, Any, Path], dict]] = {
     "detections": _check_detections,
     "state_dict": _check_state_dict,
     "mpii_annotations": _check_mpii,
+    "plain_state_dicts": _check_plain_state_dicts,
 }
 
 

@@ -19,7 +19,7 @@ from pose.spec import from_dict
 
 HEX = re.compile(r"^[0-9a-f]+$")
 CHECK_KINDS = ("images", "coco_keypoints", "image_info", "detections", "state_dict",
-               "mpii_annotations")
+               "mpii_annotations", "plain_state_dicts")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,9 @@ class SourceSpec:
     check: dict = field(default_factory=dict)
     generate: str | None = None  # a synthetic dataset of datasets.yaml, made by `pose synth`
     note: str | None = None
+    # Files placed by hand of which any non-empty subset is useful (the published pose weights):
+    # the present ones are verified, the absent ones listed, not an error.
+    partial: bool = False
 
     @property
     def path(self) -> Path:
@@ -149,6 +152,9 @@ def _check_source(name: str, spec: SourceSpec, where: str) -> None:
                           f"{list(CHECK_KINDS)}")
     for i, f in enumerate(spec.files):
         _check_file(f, f"{where}.files[{i}]")
+    if spec.partial and any(f.url is not None for f in spec.files):
+        raise ConfigError(f"{where}.partial: only a source of files placed by hand (`url: null`) "
+                          "may be partial")
     names = [f.filename for f in spec.files]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.files: two files share a name ({names})")
@@ -169,7 +175,7 @@ def load_sources(params_dir: str | Path) -> Sources:
                  for i, f in enumerate(raw.get("files") or [])]
         spec = from_dict(SourceSpec, {**raw, "files": []}, where)
         spec = SourceSpec(out=spec.out, files=files, check=spec.check, generate=spec.generate,
-                          note=spec.note)
+                          note=spec.note, partial=spec.partial)
         _check_source(name, spec, where)
         sources[name] = spec
     outs = [s.path for s in sources.values()]

@@ -19,6 +19,7 @@ from pose.report.gpu_hours import write_training_cost
 from pose.report.gpu_hours_plot import plot_cost
 from pose.report.gpu_hours_render import plot_subtitle, render_training_cost
 from pose.report.plots import PLOT_STEM
+from pose.report.preflight import PROFILE, preflight_section
 from pose.report.provenance import collect_provenance
 from pose.report.tables import table_order
 
@@ -131,6 +132,33 @@ def _read_table(registry: Registry, name: str, scale: str, tables_dir: Path) -> 
         raise DataError(f"{md}: not readable ({err})") from err
 
 
+def official_weights_table(tables_dir: Path, out: Path) -> list[tuple[str, str]]:
+    """`pose verify-official`'s table when it has run (it is a check of the protocol with the
+    published weights, made at its own scale, so it is not held to the index's scale)."""
+    from pose.evaluate.official import TABLE_STEM
+
+    md = tables_dir / f"{TABLE_STEM}.md"
+    if not md.is_file():
+        return []
+    try:
+        text = md.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{md}: not readable ({err})") from err
+    return [(text, _link(tables_dir / f"{TABLE_STEM}.json", out))]
+
+
+def curves_section(scale: str, plot: Path | None, out: Path) -> list[str]:
+    lines = ["## Training curves", ""]
+    if plot is None:
+        return lines + [f"No training logs were found at **{scale}** scale, so there is no "
+                        "plot.", ""]
+    png, svg = _link(plot, out), _link(plot.with_suffix(".svg"), out)
+    lines += [f"![Training loss and validation AP per epoch ({scale} scale)]({png})", ""]
+    if plot.with_suffix(".svg").is_file():
+        lines += [f"Vector version: [{svg}]({svg})", ""]
+    return lines
+
+
 def render_index(
     registry: Registry,
     scale: str,
@@ -139,22 +167,18 @@ def render_index(
     out: Path,
     provenance: dict,
     cost_section: str | None = None,
+    preflight: str | None = None,
 ) -> str:
     lines = ["# Reproduction report", "", f"Scale: **{scale}**", ""]
     lines += [scale_note(registry, scale), "", trained_note(registry, scale), ""]
+    if preflight:
+        lines += [preflight.strip(), ""]
     for markdown, json_link in tables:
         lines += [markdown, "", f"Numbers: [{json_link}]({json_link})", ""]
     if cost_section:
         lines += [cost_section.strip(), ""]
-    lines += ["## Training curves", ""]
-    if plot is None:
-        lines += [f"No training logs were found at **{scale}** scale, so there is no plot.", ""]
-    else:
-        png = _link(plot, out)
-        svg = _link(plot.with_suffix(".svg"), out)
-        lines += [f"![Training loss and validation AP per epoch ({scale} scale)]({png})", ""]
-        if plot.with_suffix(".svg").is_file():
-            lines += [f"Vector version: [{svg}]({svg})", ""]
+    if not preflight:  # a check scale's few steps per experiment draw no curves
+        lines += curves_section(scale, plot, out)
     lines += ["## Assumptions of this reproduction", ""]
     assumptions = collect_assumptions(registry)
     if assumptions:
@@ -206,13 +230,20 @@ def write_index(
         (_read_table(registry, name, scale, tables_dir), _link(tables_dir / f"{name}.json", out))
         for name in table_order(registry)
     ]
+    tables += official_weights_table(tables_dir, out)
     png = plots_dir / f"{PLOT_STEM}.png"
     plot = png if png.is_file() else None
     runs = Path(runs_dir) if runs_dir is not None else registry.params_dir.parent / "runs"
-    cost = training_cost_section(registry, scale, runs, plots_dir, out)
+    # A check scale measures no throughput: its section is the preflight's, not the cost's.
+    cost = preflight = None
+    if registry.scale(scale).preflight:
+        profile = registry.params_dir.parent / PROFILE
+        preflight = preflight_section(registry, scale, runs, out, profile, plots_dir)
+    else:
+        cost = training_cost_section(registry, scale, runs, plots_dir, out)
     lock = Path(lock_file) if lock_file is not None else registry.params_dir.parent / "dvc.lock"
     provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock)}
-    text = render_index(registry, scale, tables, plot, out, provenance, cost)
+    text = render_index(registry, scale, tables, plot, out, provenance, cost, preflight)
     with atomic_path(out) as md_tmp, atomic_path(out.parent / "provenance.json") as js_tmp:
         md_tmp.write_text(text, encoding="utf-8")
         js_tmp.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")

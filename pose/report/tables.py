@@ -286,6 +286,13 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
     return rows
 
 
+def _evaluated_dataset(registry: Registry, path: Path) -> str | None:
+    """The dataset an existing eval.json was measured on, when it is one of the registry's."""
+    data = read_json_object(path)
+    dataset = (data or {}).get("dataset")
+    return dataset if isinstance(dataset, str) and dataset in registry.datasets else None
+
+
 def pckh_table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> list[dict]:
     """A `metric: pckh` table's rows: the paper's PCKh@0.5 (MPII test) beside the reproduced
     PCKh@0.5 on MPII's validation split, with complexity; never a difference between the two."""
@@ -295,8 +302,11 @@ def pckh_table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) 
     for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
         resolved = registry.resolve(row.experiment, scale)
         trained = row.experiment in trained_here
-        # A scale that swaps the dataset for a COCO-format one (smoke) scores AP, not PCKh.
-        scored = trained and resolved.dataset.source == "mpii"
+        # A scale that swaps the dataset for a COCO-format one (smoke, or a check scale's
+        # synthetic stand-in: the run's eval.json says which) scores AP, not PCKh.
+        trained_on = (_evaluated_dataset(registry, eval_path(runs_dir, scale, row.experiment))
+                      if trained else None) or resolved.dataset_name
+        scored = trained and registry.dataset(trained_on).source == "mpii"
         ev_file = eval_path(runs_dir, scale, row.experiment) if scored else None
         cx_file = complexity_path(runs_dir, row.experiment)
         ev = load_pckh_eval(ev_file, row.experiment, scale) if ev_file else None
@@ -321,7 +331,7 @@ def pckh_table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) 
                 },
                 "paper_protocol": paper_protocol(registry, row.experiment),
                 "trained": trained,
-                "trained_on": resolved.dataset_name,
+                "trained_on": trained_on,
                 "reproduced": reproduced,
                 **_complexity_fields(cx, row.paper),
                 "files": {"eval": ev_file and str(ev_file), "complexity": str(cx_file)},

@@ -46,8 +46,22 @@ def test_several_nodes_run_torchrun_per_node_under_srun(full_exp) -> None:
 
 def test_one_gpu_the_cpu_or_a_torchrun_child_train_in_process(
         full_exp, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert distributed_command(replace(full_exp, gpus=1), ARGV, env={}) is None
-    assert distributed_command(replace(full_exp, device="cpu"), ARGV, env={}) is None
+    assert distributed_command(replace(full_exp, gpus=1, processes=1), ARGV, env={}) is None
+    assert distributed_command(replace(full_exp, device="cpu", processes=1), ARGV,
+                               env={}) is None
     monkeypatch.setenv("LOCAL_RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "8")
     assert distributed_command(full_exp, ARGV, env={}) is None
+
+
+def test_the_preflight_scale_trains_one_experiment_per_family_in_two_cpu_processes() -> None:
+    registry = load_registry(ROOT / "params")
+    exp = registry.resolve("danet_72_256x192", "preflight", "synthetic")
+    argv = ["train", "danet_72_256x192", "--scale", "preflight"]
+    assert (exp.device, exp.processes) == ("cpu", 2)
+    assert distributed_command(exp, argv, env={}) == [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+        "-m", "pose.cli", *argv]
+    # an experiment the scale does not list trains in this process
+    other = registry.resolve("dnanet_w32_256x192", "preflight", "synthetic")
+    assert other.processes == 1 and distributed_command(other, argv, env={}) is None

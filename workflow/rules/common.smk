@@ -10,7 +10,13 @@ def trained_pattern():
 
 
 def resolved(experiment):
-    return REGISTRY.resolve(experiment, SCALE)
+    return REGISTRY.resolve(experiment, SCALE, DATASET)
+
+
+def run_record(name):
+    """What a trained experiment's job leaves: eval.json, or at a check scale the preflight's
+    resources.json (written whether the experiment ran or failed)."""
+    return f"{RUNS}/{{experiment}}/{'resources' if PREFLIGHT else name}.json"
 
 
 def synthetic_spec(source):
@@ -75,7 +81,7 @@ def train_threads(wildcards):
     """The scale's threads; else, on GPUs, one per loader worker and main process per GPU."""
     exp = resolved(wildcards.experiment)
     if exp.threads:
-        return exp.threads
+        return exp.threads * exp.processes  # a check scale's CPU processes
     return exp.gpus * (exp.num_workers + 1) if exp.device == "cuda" else 8
 
 
@@ -90,7 +96,8 @@ def table_inputs(wildcards):
     experiments = table_experiments(wildcards.table)
     imported = [f"{RUNS}/{e}/test-dev/eval.json" for e in experiments
                 if os.path.exists(f"{RUNS}/{e}/test-dev/eval.json")]
-    return [f"{RUNS}/{e}/eval.json" for e in experiments if e in TRAINED] + [
+    record = run_record("eval")
+    return [record.format(experiment=e) for e in experiments if e in TRAINED] + [
         f"runs/complexity/{e}.json" for e in experiments
     ] + imported
 
