@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pose import stages
 from pose.config import Registry, check_pipeline_file, load_registry, parse_input
-from pose.errors import PoseError
+from pose.errors import PoseError, error_message
 
 
 def _registry(args: argparse.Namespace) -> Registry:
@@ -66,10 +66,11 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from pose.engine.launch import distributed_command, exec_distributed
+    from pose.engine.launch import check_devices, distributed_command, exec_distributed
 
     registry = _registry(args)
     exp = _resolve(args, registry)
+    check_devices(exp)  # before torchrun starts a process per GPU
     command = distributed_command(exp, args.argv)
     if command is not None:  # several GPUs: one process each, under torchrun
         exec_distributed(command)
@@ -81,6 +82,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.oracle or args.ground_truth:
         if args.experiment:
             raise PoseError("--oracle/--ground-truth evaluate annotation files, not an experiment")
+        if args.checkpoint or args.weights or args.untrained:
+            raise PoseError("--oracle/--ground-truth evaluate no model: give them without "
+                            "--checkpoint, --weights or --untrained")
         if not args.annotations:
             # Default: the val split of the dataset the pipeline's scale uses.
             registry = _registry(args)
@@ -355,18 +359,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", nargs="?")
     scale_arg(p)
     dataset_arg(p)
-    p.add_argument("--checkpoint", type=Path, help="weights (default: the run's model.pth)")
-    p.add_argument("--weights", type=Path,
-                   help="a plain PyTorch state dict (bare, or under 'state_dict'; 'module.' "
-                        "prefixes allowed) loaded strictly into the experiment's model, e.g. a "
-                        "published model-zoo file; writes nothing but --out")
+    # One source of weights, and one diagnostic: argparse rejects two of either group.
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--checkpoint", type=Path,
+                         help="weights (default: the run's model.pth)")
+    weights.add_argument("--weights", type=Path,
+                         help="a plain PyTorch state dict (bare, or under 'state_dict'; "
+                              "'module.' prefixes allowed) loaded strictly into the "
+                              "experiment's model, e.g. a published model-zoo file; writes "
+                              "nothing but --out")
+    weights.add_argument("--untrained", action="store_true",
+                         help="evaluate the freshly initialised model (chance level); writes "
+                              "nothing")
     p.add_argument("--boxes", choices=["detections", "gt"], help="override the recipe's boxes")
-    p.add_argument("--untrained", action="store_true",
-                   help="evaluate the freshly initialised model (chance level); writes nothing")
-    p.add_argument("--oracle", action="store_true",
-                   help="evaluate heatmaps rendered from the ground truth (codec upper bound)")
-    p.add_argument("--ground-truth", action="store_true",
-                   help="evaluate the ground-truth keypoints as results (evaluator check)")
+    diagnostic = p.add_mutually_exclusive_group()
+    diagnostic.add_argument("--oracle", action="store_true",
+                            help="evaluate heatmaps rendered from the ground truth (codec upper "
+                                 "bound)")
+    diagnostic.add_argument("--ground-truth", action="store_true",
+                            help="evaluate the ground-truth keypoints as results (evaluator "
+                                 "check)")
     p.add_argument("--annotations", type=Path,
                    help="COCO keypoints annotation file (default: the pipeline dataset's val); "
                         "with an EXPERIMENT it replaces the val split (a diagnostic: writes "
@@ -488,8 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except PoseError as err:
-        print(f"pose {args.command}: error: {err}", file=sys.stderr)
+    except PoseError as err:  # one raised in a loader worker: its message, not its traceback
+        print(f"pose {args.command}: error: {error_message(err)}", file=sys.stderr)
         return 2
     except TrainingPreempted as stop:  # checkpoint written: the scheduler requeues the job
         print(f"pose {args.command}: {stop}", file=sys.stderr)

@@ -8,6 +8,7 @@ checked when the registry loads, so a typo fails before any job starts.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
@@ -274,15 +275,67 @@ def format_input(hw: tuple[int, int]) -> str:
     return f"{hw[0]}x{hw[1]}"
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping of a YAML file names the same key twice."""
+
+    def __init__(self, key: Any, line: int, first_line: int):
+        super().__init__(problem=f"duplicate key {key!r} (first at line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+    def where(self, path: Path | str) -> str:
+        """The user's message: file and line of the second occurrence."""
+        return (f"{path}:{self.line}: duplicate key {self.key!r} (first at line "
+                f"{self.first_line}); a key may appear once per mapping")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects a key written twice in one mapping (plain YAML keeps the last
+    one silently). Keys a merge (`<<: *anchor`) brings in may be overridden by an explicit key:
+    only the keys written in the mapping itself are compared."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKeyError(key, line, seen[key])
+                    seen[key] = line
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(stream: Any) -> Any:
+    """yaml.safe_load with duplicate keys rejected (UniqueKeyLoader): every params reader."""
+    return yaml.load(stream, Loader=UniqueKeyLoader)  # a SafeLoader subclass: safe
+
+
 def read_yaml(path: Path) -> Any:
-    """Load one YAML file, naming it in the error if it is missing or malformed."""
+    """Load one YAML file, naming it in the error if it is missing or malformed; a key written
+    twice in one mapping is an error naming the file and line."""
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
     try:
         with path.open(encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return load_yaml_text(f)
+    except DuplicateKeyError as err:
+        raise ConfigError(err.where(path)) from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
+
+
+def unknown_name(kind: str, name: Any, known: Any) -> str:
+    """`unknown model 'hrnet_w23'; did you mean 'hrnet_w32'? known: ...`: the closest names
+    (difflib) first, then every known one."""
+    names = sorted(str(k) for k in known)
+    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return f"unknown {kind} {name!r}; {hint}known: {', '.join(names) or '(none)'}"
 
 
 def _mapping(data: Any, where: str) -> dict:
@@ -415,9 +468,7 @@ class Registry:
     # ---- lookups with clear errors
     def _get(self, kind: str, table: dict, name: str) -> Any:
         if name not in table:
-            raise ConfigError(
-                f"unknown {kind} {name!r}; known: {', '.join(sorted(table)) or '(none)'}"
-            )
+            raise ConfigError(unknown_name(kind, name, table))
         return table[name]
 
     def model(self, name: str) -> dict:
@@ -682,10 +733,18 @@ def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) 
     if registry.stand_in(scale, dataset):
         return
     if dataset is None or dataset not in needed:
+        # Say which datasets the scale takes: the command that named the wrong one (`pose
+        # use-scale S --dataset D`, a profile's config) is no hint.
+        takes = needed + [d for d in registry.scale(scale).stand_ins if d not in needed]
+        stand_ins = registry.scale(scale).stand_ins
+        also = f" (or {stand_ins} in place of every experiment's)" if stand_ins else ""
         raise ConfigError(
-            f"scale {scale!r} trains on dataset(s) {needed}, but the pipeline names dataset "
-            f"{dataset!r} (params/pipeline.yaml: run `pose use-scale {scale}`; or the profile's "
-            "config)"
+            f"scale {scale!r} trains on dataset(s) {needed}{also}, not {dataset!r}: name one "
+            f"of {takes} (`pose use-scale {scale} --dataset {takes[0]}`, or `dataset` in "
+            f"{registry.params_dir}/pipeline.yaml or the profile's config)"
+            if dataset is not None else
+            f"scale {scale!r} trains on dataset(s) {needed}, but the pipeline names none "
+            f"({registry.params_dir}/pipeline.yaml: run `pose use-scale {scale}`)"
         )
 
 
@@ -852,7 +911,7 @@ def _cross_check(reg: Registry) -> None:
             ("dataset", reg.datasets, exp.dataset),
         ):
             if ref not in table:
-                raise ConfigError(f"{where}.{kind}: unknown {kind} {ref!r}; known: {sorted(table)}")
+                raise ConfigError(f"{where}.{kind}: {unknown_name(kind, ref, table)}")
         parse_input(exp.input, f"{where}.input")
     for sname, sc in reg.scales.items():
         if sc.dataset is not None and sc.dataset not in reg.datasets:

@@ -219,9 +219,11 @@ def _pckh_on_val(exp: ResolvedExperiment, preds: list[dict], results_out: Path |
     import numpy as np
 
     from pose.data.mpii import read_mpii_gt
+    from pose.evaluate.coco_eval import check_finite_predictions
     from pose.evaluate.pckh import evaluate_mpii
     from pose.io import write_json
 
+    check_finite_predictions(preds)  # NaN coordinates would count as misses, silently
     preds = sorted(preds, key=lambda p: p["index"])
     if results_out is not None:
         write_json(results_out, [{"index": p["index"], "image_id": p["image_id"],

@@ -25,7 +25,7 @@ from pathlib import Path
 from pose.config import Registry, ResolvedExperiment, format_input
 from pose.engine.memory import estimate_gpu_memory
 from pose.engine.preemption import TrainingPreempted
-from pose.errors import DataError, PoseError
+from pose.errors import DataError, PoseError, original_error
 from pose.io import read_json_object, write_json
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,9 @@ STALE = ("resources.json", "train_step.json", "eval.json", "results.json", "mode
 def error_line(err: BaseException) -> str:
     """`Type: first line` of an error; for one raised in a loader worker (torch wraps it with
     the worker's traceback) the original error's line."""
-    text = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-    if len(text) > 1 and "Original Traceback" in text[1]:
-        kind, _, message = text[-1].partition(": ")
-        return f"{kind.rsplit('.', 1)[-1]}: {message}"
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+    kind, message = original_error(err)
+    text = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return f"{kind}: {text[0] if text else ''}".rstrip(": ")
 
 
 def subprocess_error_line(stderr: str, status: int) -> str:

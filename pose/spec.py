@@ -48,6 +48,20 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True
 
 
+def _type_name(tp: Any) -> str:
+    """An annotation as a message names it: a Literal lists its allowed values (`one of 'step',
+    'sgdr', 'linear'`), a union each of its members."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Literal:
+        values = [repr(v) for v in typing.get_args(tp)]
+        return values[0] if len(values) == 1 else "one of " + ", ".join(values)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     """Build dataclass `cls` from `data`; `where` names the source (e.g. 'params/models.yaml:
     hrnet_w32') in any error. Nested dataclass fields are built recursively."""
@@ -75,7 +89,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
             value = from_dict(tp, value, f"{where}.{name}")
         elif not _type_ok(value, tp):
             raise ConfigError(
-                f"{where}.{name}: expected {getattr(tp, '__name__', tp)}, got "
+                f"{where}.{name}: expected {_type_name(tp)}, got "
                 f"{type(value).__name__} {value!r}"
             )
         if isinstance(value, list) and typing.get_origin(tp) is tuple:

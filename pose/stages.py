@@ -22,7 +22,7 @@ from pose.config import (
     pipeline_for_scale,
 )
 from pose.errors import DataError, PoseError
-from pose.io import write_json, write_text
+from pose.io import check_writable, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,13 @@ def evaluate_stage(
     files = {"annotations": annotations, "images": images, "detections": detections}
     if any(v is not None for v in files.values()):
         exp, boxes = with_val_files(exp, boxes, annotations, images, detections)
+    diagnostic = (untrained or checkpoint is not None or boxes is not None
+                  or weights is not None or any(v is not None for v in files.values()))
+    # before the evaluation runs (minutes at full scale), not when its outputs are written
+    if not diagnostic:
+        check_writable(exp.run_dir, "evaluation writes eval.json and results.json")
+    if out is not None:
+        check_writable(Path(out).parent, f"evaluation writes {Path(out).name}")
     if weights is not None:
         from pose.engine.state_dict import load_plain_state_dict
 
@@ -150,8 +157,6 @@ def evaluate_stage(
         load_plain_state_dict(weights, model, exp.model_name)
     else:
         model, payload = load_model(exp, checkpoint, untrained)
-    diagnostic = (untrained or checkpoint is not None or boxes is not None
-                  or weights is not None or any(v is not None for v in files.values()))
     boxes = protocol_boxes(exp, boxes)
     results_out = None if diagnostic else exp.run_dir / "results.json"
     with torch.no_grad():

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from pose.cli import main
@@ -185,3 +186,60 @@ def test_fetch_generates_the_synthetic_source(
     code, out, _ = run(["--params", "params", "--no-progress", "fetch", "synthetic"], capsys)
     assert code == 0 and out.startswith("synthetic: generated data/synthetic")
     assert (tiny_project / "data/synthetic/annotations/person_keypoints_val.json").is_file()
+
+
+# ---- issue 15, item 10: conflicting evaluate flags are rejected, not silently resolved
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--oracle", "--ground-truth"], "argument --ground-truth: not allowed with argument --oracle"),
+    (["x", "--untrained", "--checkpoint", "m.pth"],
+     "argument --checkpoint: not allowed with argument --untrained"),
+    (["x", "--weights", "w.pth", "--checkpoint", "m.pth"],
+     "argument --checkpoint: not allowed with argument --weights"),
+    (["x", "--untrained", "--weights", "w.pth"],
+     "argument --weights: not allowed with argument --untrained"),
+])
+def test_conflicting_evaluate_flags_are_mutually_exclusive(
+        flags: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", *flags])
+    assert exit_.value.code == 2
+    assert f"pose evaluate: error: {message}" in capsys.readouterr().err
+
+
+def test_conflicting_evaluate_flags_a_diagnostic_with_a_model(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["evaluate", "--oracle", "--untrained"], capsys)
+    assert code == 2 and err == ("pose evaluate: error: --oracle/--ground-truth evaluate no "
+                                 "model: give them without --checkpoint, --weights or "
+                                 "--untrained\n")
+
+
+# ---- issue 15, item 11: a data error in a loader worker prints its message alone
+class _BadSample(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> None:
+        from pose.errors import DataError
+
+        raise DataError("data/x/img.jpg: truncated JPEG")
+
+
+def test_data_error_in_a_loader_worker_prints_the_message_alone(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from pose.preflight import error_line
+
+    caught: list[BaseException] = []
+
+    def load(args: object) -> None:
+        try:
+            next(iter(torch.utils.data.DataLoader(_BadSample(), num_workers=1)))
+        except Exception as err:
+            caught.append(err)
+            raise
+
+    monkeypatch.setattr("pose.cli.cmd_models", load)
+    code, _, err = run(["models"], capsys)
+    assert "Original Traceback" in str(caught[0])  # torch wraps it with the worker's traceback
+    assert code == 2 and err == "pose models: error: data/x/img.jpg: truncated JPEG\n"
+    assert error_line(caught[0]) == "DataError: data/x/img.jpg: truncated JPEG"

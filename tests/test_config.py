@@ -291,3 +291,73 @@ def test_speed_options_are_checked_recipe_keys(params: Path) -> None:
     full = load_registry(params).resolve("hrnet_w32_256x192", "full")
     assert (full.recipe.precision, full.recipe.channels_last, full.recipe.sync_bn) == (
         "bf16", True, False)
+
+
+# ---- issue 15, item 4: a key written twice is an error naming file and line
+def test_duplicate_yaml_key_is_rejected_naming_file_and_line(params: Path) -> None:
+    recipes = params / "recipes.yaml"
+    lines = recipes.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.strip() == "epochs: 210")
+    lines.insert(first + 1, "  epochs: 3\n")
+    recipes.write_text("".join(lines))
+    with pytest.raises(ConfigError) as err:
+        load_registry(params, check_pipeline=False)
+    assert str(err.value) == (f"{recipes}:{first + 2}: duplicate key 'epochs' (first at line "
+                              f"{first + 1}); a key may appear once per mapping")
+
+
+def test_duplicate_yaml_key_but_a_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    from pose.config import read_yaml
+    from pose.models import load_model_specs
+
+    f = tmp_path / "x.yaml"
+    f.write_text("base: &b {a: 1, b: 2}\nchild: {<<: *b, a: 3}\n")
+    assert read_yaml(f) == {"base": {"a": 1, "b": 2}, "child": {"a": 3, "b": 2}}
+    f.write_text("base: &b {a: 1}\nchild: {<<: *b, a: 3, a: 4}\n")
+    with pytest.raises(ConfigError, match=r"x.yaml:2: duplicate key 'a' \(first at line 2\)"):
+        read_yaml(f)
+    models = tmp_path / "models.yaml"
+    models.write_text("m:\n  type: hrnet\n  width: 32\n  width: 48\n")
+    with pytest.raises(ConfigError, match=r"models.yaml:4: duplicate key 'width' \(first at "
+                                          r"line 3\)"):
+        load_model_specs(models)
+
+
+# ---- issue 15, item 12: messages that say what is allowed
+def test_literal_type_error_lists_the_allowed_values(params: Path) -> None:
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"]["schedule"].update(type="cosine"))
+    with pytest.raises(ConfigError) as err:
+        load_registry(params, check_pipeline=False)
+    assert str(err.value).endswith("hrnet.schedule.type: expected one of 'step', 'sgdr', "
+                                   "'linear', got str 'cosine'")
+
+
+def test_unknown_names_suggest_the_closest_ones(params: Path) -> None:
+    reg = load_registry(ROOT / "params")
+    with pytest.raises(ConfigError, match=r"^unknown model 'hrnet_w23'; did you mean "
+                                          r"'hrnet_w32' or 'hrnet_w48' or 'hrnet_w16'\? known: "):
+        reg.model("hrnet_w23")
+    with pytest.raises(ConfigError, match=r"^unknown experiment 'hrnet_w32_256x19'; did you "
+                                          r"mean 'hrnet_w32_256x192'"):
+        reg.resolve("hrnet_w32_256x19", "smoke")
+    with pytest.raises(ConfigError, match=r"^unknown table 'baseline'; did you mean "
+                                          r"'baselines'\?"):
+        reg.table("baseline")
+    with pytest.raises(ConfigError, match=r"^unknown dataset 'synthtic'; did you mean "
+                                          r"'synthetic'\?"):
+        reg.dataset("synthtic")
+    _edit(params / "experiments.yaml",
+          lambda d: d["experiments"]["hrnet_w32_256x192"].update(recipe="hrnte"))
+    with pytest.raises(ConfigError, match=r"hrnet_w32_256x192.recipe: unknown recipe 'hrnte'; "
+                                          r"did you mean 'hrnet' or"):
+        load_registry(params, check_pipeline=False)
+
+
+def test_use_scale_with_a_dataset_the_scale_does_not_take_names_the_ones_it_does(
+        params: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        use_scale_stage(params, "smoke", "coco")
+    assert str(err.value) == (
+        "scale 'smoke' trains on dataset(s) ['synthetic'], not 'coco': name one of "
+        "['synthetic'] (`pose use-scale smoke --dataset synthetic`, or `dataset` in "
+        f"{params}/pipeline.yaml or the profile's config)")

@@ -5,6 +5,8 @@ only the image list, so they also work on an image-info file (test-dev: no annot
 from __future__ import annotations
 
 import json
+import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from pose.data.transforms import PIXEL_STD, box_to_center_scale, clean_box
 from pose.errors import DataError
 
 PERSON_CATEGORY = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,31 +123,82 @@ def gt_instances(data: dict[str, Any], image_dir: Path, aspect_ratio: float) -> 
     return out
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_detection(det: Any, i: int, det_file: Path) -> None:
+    """One entry of a COCO results-format detection file: the keys and value types read."""
+    where = f"{det_file}: detection {i} ({det!r:.80})"
+    need = {"image_id", "category_id", "bbox", "score"}
+    if not isinstance(det, dict) or not need <= det.keys():
+        raise DataError(f"{where} lacks one of image_id, category_id, bbox, score")
+    for key in ("image_id", "category_id"):
+        if not _is_int(det[key]):
+            raise DataError(f"{where}: {key} must be an integer, got {det[key]!r:.40}")
+    bbox = det["bbox"]
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        raise DataError(f"{where}: bbox must be 4 finite numbers [x, y, w, h], got "
+                        f"{bbox!r:.60}")
+    if not _is_number(det["score"]):
+        raise DataError(f"{where}: score must be a finite number, got {det['score']!r:.40}")
+
+
 def det_instances(data: dict[str, Any], det_file: Path, image_dir: Path, aspect_ratio: float,
                   score_thresh: float, images_from: str = "the annotation file"
                   ) -> list[Instance]:
     """Person detections (category 1) with score >= score_thresh (the official test: drop
-    score < IMAGE_THRE), each an instance with its box score and zero joints."""
+    score < IMAGE_THRE), each an instance with its box score and zero joints.
+
+    Every entry is checked as the file is read (keys, integer ids, a bbox of 4 finite numbers,
+    a finite score): a bad one is a DataError naming the file and the entry's index. A file
+    with no detection, or none left by the rules above, is a DataError too (it would score AP
+    0.0). Boxes with zero or negative width or height are skipped with a warning: the official
+    loader keeps every box as given, and such a box becomes a crop of zero or negative scale (a
+    degenerate affine transform) whose prediction holds no person, so dropping it removes at
+    most one false positive from what the official code scores."""
     dets = _read_json(det_file, "person detection results file")
     if not isinstance(dets, list):
         raise DataError(f"{det_file}: not a COCO detection results file: expected a JSON list "
                         f"of {{image_id, category_id, bbox, score}}, got {type(dets).__name__}")
+    if not dets:
+        raise DataError(f"{det_file}: no detection at all (an empty list); evaluating with it "
+                        "would score AP 0.0")
     images = {int(img["id"]): img for img in data["images"]}
-    need = {"image_id", "category_id", "bbox", "score"}
     out = []
-    for det in dets:
-        if not isinstance(det, dict) or not need <= det.keys():
-            raise DataError(f"{det_file}: detection {det!r:.80} lacks one of image_id, "
-                            "category_id, bbox, score")
-        img = images.get(int(det["image_id"]))
+    persons = 0
+    degenerate: list[int] = []
+    for i, det in enumerate(dets):
+        _check_detection(det, i, det_file)
+        img = images.get(det["image_id"])
         if img is None:
             raise DataError(f"{det_file}: detection for image_id {det['image_id']}, which "
                             f"{images_from} does not list (detections for another split?)")
-        if det["category_id"] != PERSON_CATEGORY or det["score"] < score_thresh:
+        if det["category_id"] != PERSON_CATEGORY:
+            continue
+        persons += 1
+        if det["score"] < score_thresh:
+            continue
+        if det["bbox"][2] <= 0 or det["bbox"][3] <= 0:
+            degenerate.append(i)
             continue
         joints = np.zeros((NUM_JOINTS, 3), dtype=np.float64)
         out.append(_instance(int(img["id"]), _image_path(image_dir, img), det["bbox"], joints,
                              det["score"], aspect_ratio))
+    if degenerate:
+        first = degenerate[0]
+        log.warning("%s: %d person detection(s) with zero or negative width or height skipped "
+                    "(first: detection %d, bbox %s)", det_file, len(degenerate), first,
+                    dets[first]["bbox"])
+    if not out:
+        raise DataError(f"{det_file}: no person detection to evaluate ({len(dets)} "
+                        f"detection(s), {persons} of category {PERSON_CATEGORY}, none with "
+                        f"score >= {score_thresh} and a box of positive size); evaluating with "
+                        "it would score AP 0.0")
     return out
 
 

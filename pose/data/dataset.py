@@ -102,12 +102,32 @@ def augment_crop(joints: np.ndarray, visible: np.ndarray, center: np.ndarray,
 
 
 def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3); a missing or undecodable file is a DataError naming it."""
+    """RGB uint8 (H, W, 3); a missing or undecodable file is a DataError naming it, and so is a
+    truncated JPEG (libjpeg decodes one to a grey lower part with only a warning)."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DataError(f"{path}: cannot read image (missing, unreadable or not a decodable "
                         "image file)")
+    if _truncated_jpeg(path):
+        raise DataError(f"{path}: truncated JPEG (no end-of-image marker FF D9 at the end of "
+                        "the file): an incomplete download or copy? fetch or copy it again")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+JPEG_SOI, JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
+
+
+def _truncated_jpeg(path: Path) -> bool:
+    """Whether `path` is a JPEG (starts with SOI) whose last bytes are not the EOI marker, zero
+    or whitespace padding after it allowed. Two small reads: cheap beside the decode. (FF D9
+    cannot occur inside entropy-coded data, so a file cut anywhere in its scan lacks it.)"""
+    with open(path, "rb") as f:
+        if f.read(2) != JPEG_SOI:
+            return False
+        size = f.seek(0, 2)
+        f.seek(max(0, size - 64))
+        tail = f.read().rstrip(b"\x00 \t\r\n")
+    return not tail.endswith(JPEG_EOI)
 
 
 class TopDownDataset(Dataset):

@@ -6,6 +6,7 @@ A checkpoint records the model name and a hash of its spec, so loading one into 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,29 @@ def model_identity(model_name: str, model_spec: dict) -> dict[str, str]:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """torch.save through a temporary file: a kill mid-write never leaves a truncated checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    """torch.save through a temporary file: a kill mid-write never leaves a truncated checkpoint,
+    and a full disk is an OutputError naming `path` with nothing partial left behind. The payload
+    holds tensors and plain values only (read_checkpoint loads it with weights_only=True)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # through a Python file: a failed write raises OSError (ENOSPC), not torch's RuntimeError
+        torch.save(payload, f)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
     if not Path(path).is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain values; a pickled object is refused, never run
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a corrupt file
+        if "Weights only load failed" in str(err):
+            found = re.search(r"GLOBAL (\S+)", str(err))
+            what = f" ({found.group(1)})" if found else ""
+            raise CheckpointError(
+                f"{path}: refused: it holds a pickled Python object{what} besides tensors and "
+                "plain values, which could run code when loaded (poserepro checkpoints never "
+                "do); nothing of it was run: delete it, or retrain to write it again"
+            ) from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from err
     if not isinstance(payload, dict) or "state_dict" not in payload:
         raise CheckpointError(f"{path}: not a poserepro checkpoint (no 'state_dict')")

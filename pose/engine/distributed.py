@@ -71,13 +71,18 @@ def per_process_batch(total: int, ctx: DistContext, where: str) -> int:
 
 def any_rank(flag: bool, ctx: DistContext) -> bool:
     """True on every rank when it is true on one (a stop request seen by some ranks only)."""
+    return any_ranks([flag], ctx)[0]
+
+
+def any_ranks(flags: list[bool], ctx: DistContext) -> list[bool]:
+    """any_rank of several flags in one all-reduce (the per-step checks of the training loop)."""
     if not ctx.distributed:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0])
+        return [bool(f) for f in flags]
+    value = torch.tensor([1.0 if f else 0.0 for f in flags])
     if dist.get_backend() == "nccl":
         value = value.cuda()
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
+    return [bool(v > 0) for v in value.tolist()]
 
 
 def sum_over_ranks(values: list[float], ctx: DistContext) -> list[float]:

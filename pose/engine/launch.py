@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pose.config import ResolvedExperiment
 from pose.engine.distributed import launched_by_torchrun
-from pose.errors import ConfigError
+from pose.errors import ConfigError, DeviceError
 
 RENDEZVOUS_PORT = 29500
 
@@ -57,6 +57,34 @@ def distributed_command(exp: ResolvedExperiment, argv: Sequence[str],
         f"--rdzv-endpoint={hostnames(nodelist)[0]}:{RENDEZVOUS_PORT}",
         *pose,
     ]
+
+
+def check_devices(exp: ResolvedExperiment, cuda_available: Callable[[], bool] | None = None,
+                  device_count: Callable[[], int] | None = None) -> None:
+    """DeviceError unless this machine has the GPUs a CUDA scale starts here: checked before
+    torchrun starts a process per GPU (each would die on its own in CUDA set-up). Across nodes
+    srun places the processes, and each one checks its own GPU when it starts."""
+    if exp.device != "cuda" or launched_by_torchrun() or exp.nodes > 1:
+        return
+    import torch
+
+    cuda_available = cuda_available or torch.cuda.is_available
+    device_count = device_count or torch.cuda.device_count
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+    if not cuda_available():
+        raise DeviceError(
+            f"experiment {exp.name!r} trains on {exp.gpus} GPU{'s' if exp.gpus > 1 else ''} at "
+            f"scale {exp.scale!r}, but this machine has no usable CUDA device{where}; run it on "
+            "a GPU node (snakemake --profile slurm) or use the smoke scale"
+        )
+    count = device_count()
+    if count < exp.gpus:
+        raise DeviceError(
+            f"experiment {exp.name!r} trains on {exp.gpus} GPUs at scale {exp.scale!r} (one "
+            f"process each), but this machine shows {count}{where}; run it on a node with "
+            f"{exp.gpus} GPUs (snakemake --profile slurm requests them)"
+        )
 
 
 def exec_distributed(command: list[str]) -> None:

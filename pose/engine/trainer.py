@@ -10,7 +10,10 @@ Outputs in the experiment's run directory:
   step a stop signal interrupted);
 - `train_log.csv`: one row per epoch (loss, val AP, lr, seconds), drawn by `dvc plots`;
 - `model.pth`: the final weights with the model's identity;
-- `config.yaml`: the resolved experiment that produced them.
+- `config.yaml`: the resolved experiment that produced them, written with `model.pth` (a failed
+  training leaves the previous pair as it was).
+
+Training stops at the first non-finite loss (DivergedError): a diverged model is never saved.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import csv
 import io
 import logging
+import math
 import sys
 import time
 from collections import Counter
@@ -36,6 +40,7 @@ from pose.engine.checkpoint import model_identity, read_checkpoint, save_checkpo
 from pose.engine.distributed import (
     DistContext,
     any_rank,
+    any_ranks,
     barrier,
     init_distributed,
     per_process_batch,
@@ -49,6 +54,7 @@ from pose.engine.preemption import StopRequest, TrainingPreempted, stop_requests
 from pose.engine.sampler import EpochSampler
 from pose.engine.step import memory_format, train_loader, train_step
 from pose.engine.sync_bn import convert_to_global_bn
+from pose.errors import DivergedError
 from pose.experiment_data import (
     build_dataset,
     check_output_size,
@@ -56,13 +62,23 @@ from pose.experiment_data import (
     protocol_boxes,
     val_score,
 )
-from pose.io import write_json, write_text, write_yaml
+from pose.io import (
+    check_writable,
+    sweep_temporaries,
+    write_json,
+    write_text,
+    write_yaml,
+)
 from pose.models import build_model
 from pose.models.pretrained import load_pretrained
 
 log = logging.getLogger(__name__)
 
 LOG_FIELDS = ("epoch", "loss", "val_ap", "lr", "seconds")
+# What a training writes through atomic_path (run folder, checkpoints/): the temporaries a
+# killed run leaves of them are swept when the next one starts.
+RUN_OUTPUTS = ("model.pth", "config.yaml", "train_log.csv", "train_step.json")
+CHECKPOINT_OUTPUTS = ("last.pth",)
 
 
 @dataclass
@@ -205,6 +221,7 @@ class Trainer:
         self.loader: DataLoader = train_loader(self.dataset, self.sampler, batch,
                                                exp.num_workers, self.device)
         self.state = Progress()
+        self.last_finite: tuple[int, int, float] | None = None  # epoch, step, loss
         self.meter = StepMeter() if exp.preflight else None
 
     def resume(self) -> None:
@@ -240,6 +257,38 @@ class Trainer:
             raise TrainingPreempted(stop.signum or 15, str(self.ckpt_path), self.state.epoch,
                                     self.state.step)
 
+    def check_step(self, stop: StopRequest, loss: float) -> None:
+        """After every step, all ranks together (one all-reduce): a non-finite loss on any rank
+        stops the run with nothing saved (its weights are already NaN); else a stop request
+        checkpoints this step and exits."""
+        diverged, stopping = any_ranks([not math.isfinite(loss), stop.requested], self.ctx)
+        if diverged:
+            raise self.divergence(loss)
+        self.last_finite = (self.state.epoch + 1, self.state.step, loss)
+        if stopping:
+            self.save()
+            raise TrainingPreempted(stop.signum or 15, str(self.ckpt_path), self.state.epoch,
+                                    self.state.step)
+
+    def divergence(self, loss: float) -> DivergedError:
+        exp, s = self.exp, self.state
+        where = (f"is {loss}" if not math.isfinite(loss)
+                 else f"is not finite on another process (here {loss:.6g})")
+        if self.last_finite is not None:
+            epoch, step, value = self.last_finite
+            last = f"last finite loss {value:.6g} at epoch {epoch} step {step}"
+        elif s.history:
+            last = f"last finite loss {s.history[-1].loss:.6g}, the mean of epoch " \
+                   f"{s.history[-1].epoch}"
+        else:
+            last = "no finite loss before it"
+        return DivergedError(
+            f"experiment {exp.name!r} diverged: the training loss {where} at epoch "
+            f"{s.epoch + 1}/{exp.recipe.epochs} step {s.step} ({last}); training stopped and "
+            "no model.pth was written: lower the recipe's optimizer.lr or check the "
+            "training data"
+        )
+
     def run_epoch(self, stop: StopRequest) -> float:
         """The rest of the current epoch; returns its mean loss over samples (all ranks)."""
         exp, s = self.exp, self.state
@@ -261,13 +310,14 @@ class Trainer:
                     loss, n = train_step(self.net, batch, self.loss_fn, self.optimizer,
                                          self.device, exp.recipe.precision,
                                          exp.recipe.channels_last)
-                s.loss_sum += loss.item() * n
+                value = loss.item()
+                s.loss_sum += value * n
                 s.loss_count += n
                 s.step += 1
                 s.seconds = time.perf_counter() - t0
                 bar.update()
                 bar.set_postfix(loss=f"{s.loss_sum / s.loss_count:.3g}")
-                self.stop_if_requested(stop)
+                self.check_step(stop, value)
         total, count = sum_over_ranks([s.loss_sum, float(s.loss_count)], self.ctx)
         return total / max(count, 1.0)
 
@@ -289,7 +339,9 @@ class Trainer:
                                     dataset=self.val_dataset)
             val_ap = val_score(exp, stats)
         seconds = time.perf_counter() - epoch_start
-        s.history.append(EpochRecord(epoch, loss, val_ap, lr, seconds))
+        # plain floats: the checkpoint's history loads with weights_only=True
+        s.history.append(EpochRecord(epoch, float(loss), None if val_ap is None else float(val_ap),
+                                     float(lr), seconds))
         s.epoch, s.step, s.loss_sum, s.loss_count, s.seconds = epoch, 0, 0.0, 0, 0.0
         if self.ctx.is_main:
             ap_text = "-" if val_ap is None else f"{val_ap:.3f}"
@@ -312,19 +364,29 @@ class Trainer:
                        {**self.meter.to_dict(), "processes": self.ctx.world_size})
         if self.ctx.is_main:
             write_train_log(self.exp.run_dir / "train_log.csv", self.state.history)
+            # config.yaml goes with model.pth: the old one is removed first, so a kill between
+            # the two leaves a model.pth without config.yaml, never one of other params
+            config = self.exp.run_dir / "config.yaml"
+            config.unlink(missing_ok=True)
             save_checkpoint(final, {**self.identity, "config_hash": self.exp.train_hash,
                                     "epochs": self.exp.recipe.epochs,
                                     "state_dict": self.model.state_dict()})
+            write_yaml(config, self.exp.to_dict())
         barrier(self.ctx)
         return final
 
 
 def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
     """Train (or resume) one experiment; returns the path of the final weights."""
+    # every process checks (a shared file system): none starts where the outputs cannot go
+    check_writable(exp.run_dir / "checkpoints", "training writes last.pth")
+    check_writable(exp.run_dir, "training writes model.pth, config.yaml and train_log.csv")
     ctx = init_distributed(exp.device)
     try:
-        if ctx.is_main:
-            write_yaml(exp.run_dir / "config.yaml", exp.to_dict())
+        if ctx.is_main:  # temporaries of a killed write (SIGKILL leaves them)
+            for tmp in (sweep_temporaries(exp.run_dir, RUN_OUTPUTS)
+                        + sweep_temporaries(exp.run_dir / "checkpoints", CHECKPOINT_OUTPUTS)):
+                log.warning("%s: removed %s, left by an interrupted write", exp.name, tmp)
         trainer = Trainer(exp, ctx, progress)
         trainer.resume()
         return trainer.run()

@@ -17,7 +17,7 @@ from pycocotools.cocoeval import COCOeval
 
 from pose.data.coco import PERSON_CATEGORY, read_annotations
 from pose.data.keypoints import NUM_JOINTS
-from pose.errors import DataError
+from pose.errors import DataError, DivergedError
 from pose.evaluate.oks import oks_nms
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,29 @@ def rescore(maxvals: np.ndarray, box_scores: np.ndarray, in_vis_thre: float = 0.
     return np.asarray(box_scores, dtype=np.float64) * mean
 
 
+def check_finite_predictions(preds: list[dict], where: str = "model predictions") -> None:
+    """DivergedError naming the first instance whose keypoints or box score are NaN or
+    infinite: COCOeval would count a NaN similarity as a match and score a broken model."""
+    for n, p in enumerate(preds):
+        kpts = np.asarray(p["keypoints"], dtype=np.float64)
+        score = float(p.get("box_score", 0.0))
+        if np.isfinite(kpts).all() and np.isfinite(score):
+            continue
+        instance = p.get("index", n)
+        what = (f"keypoints hold {np.count_nonzero(~np.isfinite(kpts))} non-finite values"
+                if not np.isfinite(kpts).all() else f"box score is {score}")
+        raise DivergedError(
+            f"{where}: image {p['image_id']}, instance {instance}: {what}; the model's "
+            "weights hold NaN or infinite values (a diverged training?), so nothing is scored"
+        )
+
+
 def keypoint_results(preds: list[dict], in_vis_thre: float = 0.2, oks_thre: float = 0.9
                      ) -> list[dict]:
     """Per-instance predictions (image_id, keypoints (J, 3), box_score, area) → the COCO
-    results list after rescoring and per-image OKS-NMS, as the official coco.py evaluate."""
+    results list after rescoring and per-image OKS-NMS, as the official coco.py evaluate.
+    Non-finite keypoints or scores are a DivergedError naming the instance."""
+    check_finite_predictions(preds)
     by_image: dict[int, list[dict]] = {}
     for p in preds:
         by_image.setdefault(int(p["image_id"]), []).append(p)
@@ -60,7 +79,7 @@ def keypoint_results(preds: list[dict], in_vis_thre: float = 0.2, oks_thre: floa
 def _check_results(results: Any, where: str, image_ids: set[int]) -> list[dict]:
     if not isinstance(results, list):
         raise DataError(f"{where}: not a COCO keypoint results list (got {type(results).__name__})")
-    for r in results:
+    for n, r in enumerate(results):
         if not isinstance(r, dict) or not {"image_id", "keypoints", "score"} <= r.keys():
             raise DataError(f"{where}: result {r!r:.80} lacks image_id, keypoints or score")
         if len(r["keypoints"]) != 3 * NUM_JOINTS:
@@ -69,6 +88,11 @@ def _check_results(results: Any, where: str, image_ids: set[int]) -> list[dict]:
         if int(r["image_id"]) not in image_ids:
             raise DataError(f"{where}: result for image_id {r['image_id']}, which the "
                             "annotation file does not list")
+        if not (np.isfinite(np.asarray(r["keypoints"], dtype=np.float64)).all()
+                and np.isfinite(float(r["score"]))):
+            raise DataError(f"{where}: result {n} (image {r['image_id']}) has non-finite "
+                            "keypoints or score (NaN or infinity), which COCOeval would count "
+                            "as matches")
     return results
 
 

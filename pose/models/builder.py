@@ -61,11 +61,15 @@ def build_model(spec: Mapping[str, Any], where: str = "model") -> nn.Module:
 
 def load_model_specs(path: Path = MODELS_YAML) -> dict[str, dict]:
     """Raw model mappings by name, each validated (as a typed spec, not built)."""
+    from pose.config import DuplicateKeyError, load_yaml_text  # pose.config imports this module
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    except DuplicateKeyError as exc:
+        raise ConfigError(exc.where(path)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, Mapping):

@@ -185,3 +185,70 @@ def test_an_undecodable_image_is_a_data_error_naming_it(coco: Path) -> None:
     ds[0]
     with pytest.raises(DataError, match="q.png"):
         ds[1]
+
+
+# ---- issue 15, item 7: a truncated JPEG is a DataError naming it, not a half-grey image
+def test_truncated_jpeg_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
+    from pose.data.dataset import read_image
+
+    rng = np.random.default_rng(0)
+    whole = tmp_path / "whole.jpg"
+    cv2.imwrite(str(whole), rng.integers(0, 255, (64, 48, 3), dtype=np.uint8))
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 2])
+    assert cv2.imread(str(cut)) is not None  # libjpeg fills the rest in grey, with a warning
+    with pytest.raises(DataError, match=r"cut.jpg: truncated JPEG"):
+        read_image(cut)
+    assert read_image(whole).shape == (64, 48, 3)
+    padded = tmp_path / "padded.jpg"
+    padded.write_bytes(data + b"\x00" * 8)  # padding after the end marker is harmless
+    assert read_image(padded).shape == (64, 48, 3)
+
+
+# ---- issue 15, item 8: detection files are checked where they are read
+def _dets(path: Path, dets: object) -> Path:
+    path.write_text(json.dumps(dets))
+    return path
+
+
+GOOD_DET = {"image_id": 7, "category_id": 1, "bbox": [30, 20, 80, 160], "score": 0.9}
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"bbox": [30, 20]}, r"detection 1 \(.*\): bbox must be 4 finite numbers \[x, y, w, h\], "
+                         r"got \[30, 20\]"),
+    ({"bbox": ["30", "20", "80", "160"]}, r"detection 1 .*bbox must be 4 finite numbers"),
+    ({"score": "high"}, r"detection 1 .*score must be a finite number, got 'high'"),
+    ({"image_id": "7"}, r"detection 1 .*image_id must be an integer, got '7'"),
+])
+def test_detection_file_with_bad_values_is_a_data_error_naming_the_entry(
+        coco: Path, tmp_path: Path, bad: dict, message: str) -> None:
+    det = _dets(tmp_path / "det.json", [GOOD_DET, {**GOOD_DET, **bad}])
+    with pytest.raises(DataError, match=r"det.json: " + message):
+        load_instances(coco, coco.parent, det)
+
+
+def test_detection_file_empty_or_without_persons_is_a_data_error(coco: Path, tmp_path: Path
+                                                                 ) -> None:
+    with pytest.raises(DataError, match=r"det.json: no detection at all \(an empty list\)"):
+        load_instances(coco, coco.parent, _dets(tmp_path / "det.json", []))
+    det = _dets(tmp_path / "det.json", [{**GOOD_DET, "category_id": 3}])
+    with pytest.raises(DataError, match=r"det.json: no person detection to evaluate \(1 "
+                                        r"detection\(s\), 0 of category 1"):
+        load_instances(coco, coco.parent, det)
+
+
+def test_detection_boxes_of_zero_or_negative_size_are_skipped_with_a_warning(
+        coco: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    det = _dets(tmp_path / "det.json", [
+        {**GOOD_DET, "bbox": [30, 20, 0, 160]}, GOOD_DET, {**GOOD_DET, "bbox": [30, 20, 80, -5]},
+    ])
+    with caplog.at_level("WARNING", logger="pose.data.coco"):
+        inst = load_instances(coco, coco.parent, det)
+    assert len(inst) == 1 and inst[0].scale.min() > 0
+    assert ("det.json: 2 person detection(s) with zero or negative width or height skipped "
+            "(first: detection 0, bbox [30, 20, 0, 160])") in caplog.text
+    only_degenerate = _dets(tmp_path / "det.json", [{**GOOD_DET, "bbox": [30, 20, 0, 0]}])
+    with pytest.raises(DataError, match="none with score >= 0.0 and a box of positive size"):
+        load_instances(coco, coco.parent, only_degenerate)

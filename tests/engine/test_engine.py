@@ -29,7 +29,7 @@ def test_loss_ignores_joints_with_zero_weight() -> None:
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_a_state_dict_evaluates_to_the_runs_own_ap(
     run = tiny_project / "runs" / "tiny" / EXP
     own = json.loads((run / "eval.json").read_text())
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    state = torch.load(run / "model.pth", map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(run / "model.pth", map_location="cpu", weights_only=True)["state_dict"]
     torch.save(state, tiny_project / "bare.pth")
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 2},
                tiny_project / "dataparallel.pth")
