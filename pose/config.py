@@ -447,6 +447,17 @@ class ResolvedExperiment:
         return stable_hash(d)
 
 
+def recorded_train_hash(config_file: Path) -> str | None:
+    """The train_hash a run's config.yaml records (written with its model.pth); None when there
+    is no such file or it predates the record."""
+    try:
+        data = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    value = data.get("train_hash") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class Registry:
     params_dir: Path
@@ -701,13 +712,17 @@ def pipeline_train(registry: Registry, scale: str, dataset: str | None = None
                    ) -> dict[str, dict[str, str]]:
     """pipeline.yaml's `train`: what dvc.yaml's train/evaluate stages iterate over (DVC templating
     cannot filter experiments.yaml by the scale's selection itself). `init` is the folder of the
-    run's ImageNet checkpoint, a dependency of its training."""
+    run's ImageNet checkpoint, a dependency of its training; `train_hash` the identity of every
+    param the weights depend on, the train stage's one params trigger."""
     exps = registry.experiments
     out = {}
     for name in registry.trained_experiments(scale, dataset):
         init = registry.init_source(name, scale)
         out[name] = {"model": exps[name].model, "recipe": exps[name].recipe,
-                     "init": registry.sources.get(init).out if init else NO_INIT_DEP}
+                     "init": registry.sources.get(init).out if init else NO_INIT_DEP,
+                     # what the weights depend on (ResolvedExperiment.train_hash): dvc.yaml's
+                     # train stage re-runs when it changes, as Snakemake's train rule does
+                     "train_hash": registry.resolve(name, scale, dataset).train_hash}
     return out
 
 
@@ -761,7 +776,8 @@ def check_pipeline_train(registry: Registry, scale: str, train: Any,
         for label, names in (
             ("missing", [e for e in want if e not in have]),
             ("not trained at this scale", [e for e in have if e not in want]),
-            ("model/recipe differ", [e for e in want if e in have and have[e] != want[e]]),
+            ("model, recipe or params differ",
+             [e for e in want if e in have and have[e] != want[e]]),
         )
         if names
     ] or [f"expected a mapping of experiment ids, got {train!r}"]

@@ -37,12 +37,6 @@ TINY_SCALE = {
     "num_workers": 0,
     "threads": 1,
     "val_every": 1,
-    # dvc.yaml's train stage tracks every key of a preset, the check-scale ones included
-    "preflight": False,
-    "stand_ins": [],
-    "subset": None,
-    "cpu_ddp": None,
-    "pretrained_optional": False,
 }
 TINY_SYNTH = {"seed": 3, "num_train": 8, "num_val": 4}
 

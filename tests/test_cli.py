@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from pose.cli import main
+from pose.config import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,8 +155,10 @@ def test_use_scale_rewrites_pipeline_and_a_stale_one_stops_commands_at_its_scale
         "scale": "tiny",
         "dataset": "synthetic",
         "data": {"synthetic": {"out": "data/synthetic"}},
-        "train": {TINY_TRAIN[0]: {"model": "hrnet_w32", "recipe": "hrnet",
-                                  "init": "pose/models/pretrained.py"}},
+        "train": {TINY_TRAIN[0]: {
+            "model": "hrnet_w32", "recipe": "hrnet", "init": "pose/models/pretrained.py",
+            "train_hash": load_registry(Path("params")).resolve(TINY_TRAIN[0], "tiny").train_hash,
+        }},
     }
     code, _, _ = run(["--params", "params", "table", "baselines"], capsys)
     assert code == 0

@@ -193,7 +193,8 @@ def test_stale_pipeline_train_names_the_command(params: Path) -> None:
 
 def test_pipeline_train_model_change_is_stale(params: Path) -> None:
     _edit(params / "pipeline.yaml", lambda d: d["train"]["hrnet_w32_256x192"].update(recipe="x"))
-    with pytest.raises(ConfigError, match=r"model/recipe differ: \['hrnet_w32_256x192'\]"):
+    with pytest.raises(ConfigError,
+                       match=r"model, recipe or params differ: \['hrnet_w32_256x192'\]"):
         load_registry(params)
     _edit(params / "pipeline.yaml", lambda d: d.pop("train"))
     with pytest.raises(ConfigError, match=r"missing: .*pose use-scale smoke"):
@@ -218,16 +219,20 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
     assert text.startswith("# ") and "pose use-scale" in text  # the header is kept
     data = yaml.safe_load(text)
     scratch = "pose/models/pretrained.py"  # smoke loads no ImageNet checkpoint
+    reg = load_registry(params, check_pipeline=False)
+    hashes = {e: reg.resolve(e, "smoke").train_hash for e in BASELINES[1:]}
     assert data == {
         "scale": "smoke",
         "dataset": "synthetic",
         "data": {"synthetic": {"out": "data/synthetic"}},
         "train": {
-            "hrnet_w48_256x192": {"model": "hrnet_w48", "recipe": "hrnet", "init": scratch},
+            "hrnet_w48_256x192": {"model": "hrnet_w48", "recipe": "hrnet", "init": scratch,
+                                  "train_hash": hashes["hrnet_w48_256x192"]},
             "simplebaseline_r50_256x192": {
                 "model": "simplebaseline_r50",
                 "recipe": "simplebaseline",
                 "init": scratch,
+                "train_hash": hashes["simplebaseline_r50_256x192"],
             },
         },
     }
@@ -288,6 +293,10 @@ def test_speed_options_are_checked_recipe_keys(params: Path) -> None:
         load_registry(params)
     _edit(params / "recipes.yaml", lambda d: d["hrnet"].update(precision="bf16",
                                                                channels_last=True))
+    # the weights depend on them: the derived pipeline.yaml is stale until use-scale
+    with pytest.raises(ConfigError, match=r"params differ.*pose use-scale smoke"):
+        load_registry(params)
+    use_scale_stage(params, "smoke")
     full = load_registry(params).resolve("hrnet_w32_256x192", "full")
     assert (full.recipe.precision, full.recipe.channels_last, full.recipe.sync_bn) == (
         "bf16", True, False)

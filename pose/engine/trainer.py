@@ -224,6 +224,16 @@ class Trainer:
         self.last_finite: tuple[int, int, float] | None = None  # epoch, step, loss
         self.meter = StepMeter() if exp.preflight else None
 
+    def close(self) -> None:
+        """Stop the loader's persistent workers now. They ignore stop signals (those are the
+        main process's), so a process that trains in-process and goes on (`pose preflight`,
+        tests) would otherwise wait for them at exit, when multiprocessing joins its children."""
+        iterator = getattr(self.loader, "_iterator", None)
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # torch's own clean stop
+        if shutdown is not None:
+            shutdown()
+        self.loader._iterator = None
+
     def resume(self) -> None:
         self.state, saved = _resume(self.ckpt_path, self.exp, self.ctx)
         if saved is not None:
@@ -371,7 +381,9 @@ class Trainer:
             save_checkpoint(final, {**self.identity, "config_hash": self.exp.train_hash,
                                     "epochs": self.exp.recipe.epochs,
                                     "state_dict": self.model.state_dict()})
-            write_yaml(config, self.exp.to_dict())
+            # the hash the weights were made with: Snakemake re-trains when params/ gives
+            # another (workflow/rules/common.smk), even without its own metadata
+            write_yaml(config, {**self.exp.to_dict(), "train_hash": self.exp.train_hash})
         barrier(self.ctx)
         return final
 
@@ -388,7 +400,10 @@ def train_experiment(exp: ResolvedExperiment, progress: bool = True) -> Path:
                         + sweep_temporaries(exp.run_dir / "checkpoints", CHECKPOINT_OUTPUTS)):
                 log.warning("%s: removed %s, left by an interrupted write", exp.name, tmp)
         trainer = Trainer(exp, ctx, progress)
-        trainer.resume()
-        return trainer.run()
+        try:
+            trainer.resume()
+            return trainer.run()
+        finally:
+            trainer.close()
     finally:
         shutdown_distributed()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -49,23 +48,6 @@ def _workflow_copy(dst: Path, tiny: bool) -> Path:
     else:
         shutil.copytree(ROOT / "params", dst / "params")
     return dst
-
-
-def test_dvc_training_tracks_every_scale_key_but_the_selection() -> None:
-    """Which experiments a scale trains changes no one's weights: adding one to `train` must not
-    re-train the others, and every other key of the preset must, but where evaluation runs,
-    which only the evaluate stage tracks."""
-    from pose.config import ScaleSpec
-
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-
-    def tracked(stage: str) -> list[str]:
-        params = stages[stage]["do"]["params"]
-        return next(p["params/scales.yaml"] for p in params if "params/scales.yaml" in p)
-
-    keys = {f.name for f in dataclasses.fields(ScaleSpec)} - {"train", "eval_device"}
-    assert sorted(tracked("train")) == sorted(f"${{scale}}.{k}" for k in keys)
-    assert tracked("evaluate") == ["${scale}.eval_device"]
 
 
 def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
@@ -202,6 +184,7 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
     data = yaml.safe_load(experiments_file.read_text())
     data["experiments"]["hrnet_w48_256x192"]["seed"] = 7
     experiments_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    _run(["pose", "use-scale", "tiny"], work)  # the train stage's trigger: its train_hash
 
     second = _stages_run(_run(["dvc", "repro"], work))
     # Every table reads runs/<scale>/ as a whole, so each is rebuilt (cheap); no other experiment
@@ -215,6 +198,30 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
     }
     metrics = _run(["dvc", "metrics", "show"], work)
     assert "hrnet_w48_256x192/eval.json" in metrics
+
+
+@pytest.mark.slow
+def test_dvc_commit_after_a_snakemake_run_leaves_dvc_repro_nothing_to_do(tmp_path: Path) -> None:
+    """Snakemake and DVC write the same files: after a Snakemake run, `dvc commit` records them
+    in dvc.lock and `dvc repro` runs no stage."""
+    from conftest import TINY_TRAIN
+
+    work = _workflow_copy(tmp_path, tiny=True)
+    _run(["git", "init", "-q"], work)
+    _run(["dvc", "init", "-q"], work)
+    shutil.copy(ROOT / ".dvcignore", work / ".dvcignore")
+    _run(["snakemake", "--cores", "2"], work)
+    assert (work / "reports/index.md").is_file()
+    assert not (work / "dvc.lock").exists()
+
+    _run(["dvc", "commit", "--force"], work)
+    locked = set(yaml.safe_load((work / "dvc.lock").read_text())["stages"])
+    assert {"data@synthetic", "report", f"complexity@{UNTRAINED}"} <= locked
+    assert {f"{stage}@{exp}" for exp in TINY_TRAIN for stage in ("train", "evaluate")} <= locked
+    assert "Data and pipelines are up to date" in _run(["dvc", "status"], work)
+    out = _run(["dvc", "repro"], work)
+    assert _stages_run(out) == set(), out[-4000:]
+    assert "didn't change, skipping" in out
 
 
 def test_full_scale_fetches_each_source_once_and_submits_test_dev(tmp_path: Path) -> None:

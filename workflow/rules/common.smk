@@ -2,6 +2,7 @@
 
 import os
 import re
+from pathlib import Path
 
 
 def trained_pattern():
@@ -39,6 +40,28 @@ def init_folder(wildcards):
 def train_hash(wildcards):
     """Re-train when what the weights depend on changes (Snakemake's params trigger)."""
     return resolved(wildcards.experiment).train_hash
+
+
+PARAMS_STAMPS = f".snakemake/poserepro-params/{SCALE}"
+
+
+def params_stamp(wildcards):
+    """An input of the train rule that is newer than the run's outputs exactly when they were
+    made with other params than params/ gives now, so Snakemake re-trains them even without
+    its own metadata (a fresh clone, a deleted .snakemake/). The run's config.yaml records the
+    train_hash its weights were made with; the stamp holds the current one, and is dated back
+    to 1970 whenever the two agree (or the run records none: it predates the record)."""
+    from pose.config import recorded_train_hash
+
+    exp = resolved(wildcards.experiment)
+    stamp = Path(PARAMS_STAMPS) / f"{exp.name}.train_hash"
+    if stamp.is_file() and stamp.read_text() == exp.train_hash:
+        return str(stamp)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(exp.train_hash)
+    if recorded_train_hash(exp.run_dir / "config.yaml") in (None, exp.train_hash):
+        os.utime(stamp, (0, 0))
+    return str(stamp)
 
 
 def config_hash(wildcards):

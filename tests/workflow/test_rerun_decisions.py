@@ -1,0 +1,114 @@
+"""Rerun decisions: both engines re-train exactly when a param the weights depend on changes, from
+one definition (ResolvedExperiment.train_hash), and Snakemake does so without its metadata."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY_TRAIN, write_tiny_params
+from workflow.test_workflow import ROOT, _env, _run, _workflow_copy
+
+from pose.config import load_registry
+
+EXP = "hrnet_w32_256x192"
+
+# (file, path of keys, new value, does the training change?)
+EDITS = [
+    ("recipes.yaml", ["hrnet", "optimizer", "lr"], 0.5, True),
+    ("recipes.yaml", ["hrnet", "optimizer", "weight_decay"], 1.0e-4, True),
+    ("recipes.yaml", ["hrnet", "schedule", "gamma"], 0.5, True),
+    # the tiny scale sets the batch itself: the recipe's no longer reaches the weights
+    ("recipes.yaml", ["hrnet", "batch_size"], 64, False),
+    ("scales.yaml", ["tiny", "recipe", "batch_size"], 4, True),
+    ("recipes.yaml", ["hrnet", "augment", "rotation_factor"], 30, True),
+    ("recipes.yaml", ["hrnet", "loss", "type"], "ohkm", True),
+    ("recipes.yaml", ["hrnet", "sigma"], 3.0, True),
+    ("recipes.yaml", ["hrnet", "precision"], "bf16", True),
+    ("recipes.yaml", ["hrnet", "channels_last"], True, True),
+    ("recipes.yaml", ["hrnet", "sync_bn"], True, True),
+    ("recipes.yaml", ["hrnet", "test", "oks_thre"], 0.5, False),
+    ("recipes.yaml", ["hrnet", "test", "flip_test"], False, False),
+    ("models.yaml", ["hrnet_w32", "fusion"], "rdna", True),
+    ("experiments.yaml", ["experiments", EXP, "seed"], 7, True),
+    ("experiments.yaml", ["experiments", EXP, "gpus"], 8, False),
+    ("scales.yaml", ["tiny", "recipe", "epochs"], 3, True),
+    ("scales.yaml", ["tiny", "input"], "128x96", True),
+    ("scales.yaml", ["tiny", "models", "hrnet", "width"], 12, True),
+    ("scales.yaml", ["tiny", "subset"], {"train": 4, "val_images": 2}, True),
+    ("scales.yaml", ["tiny", "device"], "cuda", False),
+    ("scales.yaml", ["tiny", "eval_device"], "cuda", False),
+    ("scales.yaml", ["tiny", "num_workers"], 2, False),
+    ("scales.yaml", ["tiny", "threads"], 2, False),
+    ("scales.yaml", ["tiny", "val_every"], 5, False),
+    ("scales.yaml", ["tiny", "train"], [EXP], False),
+]
+
+
+def _edit(params: Path, file: str, keys: list[str], value: object) -> None:
+    path = params / file
+    data = yaml.safe_load(path.read_text())
+    node = data
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = copy.deepcopy(value)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize(("file", "keys", "value", "retrains"), EDITS,
+                         ids=[".".join(e[1][-2:]) for e in EDITS])
+def test_each_key_retrains_exactly_when_the_weights_depend_on_it(
+        tmp_path: Path, file: str, keys: list[str], value: object, retrains: bool) -> None:
+    params = write_tiny_params(tmp_path)
+    before = load_registry(params).resolve(EXP, "tiny").train_hash
+    _edit(params, file, keys, value)
+    if keys[-1] == "sync_bn":  # the preflight must then list every experiment of the recipe
+        scales = yaml.safe_load((params / "scales.yaml").read_text())
+        scales["preflight"]["cpu_ddp"]["experiments"] = list(
+            yaml.safe_load((params / "experiments.yaml").read_text())["experiments"])
+        (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
+    registry = load_registry(params, check_pipeline=False)
+    assert (registry.resolve(EXP, "tiny").train_hash != before) is retrains
+
+
+def test_both_engines_take_the_train_trigger_from_the_same_hash() -> None:
+    """dvc.yaml's train stage has one params trigger, pipeline.yaml's train_hash, which `pose
+    use-scale` derives with the code the Snakemake train rule's params trigger calls."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
+    assert stage["params"] == [{"params/pipeline.yaml": ["train.${key}.train_hash"]}]
+    registry = load_registry(ROOT / "params")
+    for name, entry in registry.pipeline["train"].items():
+        assert entry["train_hash"] == registry.resolve(name, registry.default_scale).train_hash
+    rule = (ROOT / "workflow/rules/train.smk").read_text()
+    assert "train_hash=train_hash" in rule and "params_stamp" in rule
+
+
+@pytest.mark.slow
+def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
+        tmp_path: Path) -> None:
+    """After a run, .snakemake/ removed (as in a fresh clone): nothing is planned while params/
+    is unchanged; an edited scale plans every training again, and so does only the edited
+    experiment after an experiment edit."""
+    work = _workflow_copy(tmp_path, tiny=True)
+    _run(["snakemake", "--cores", "2"], work)
+    for run in TINY_TRAIN:
+        recorded = yaml.safe_load((work / f"runs/tiny/{run}/config.yaml").read_text())
+        assert recorded["train_hash"] == load_registry(work / "params").resolve(
+            run, "tiny").train_hash
+
+    shutil.rmtree(work / ".snakemake")
+    assert "Nothing to be done" in _run(["snakemake", "-n", "--cores", "2"], work)
+
+    _edit(work / "params", "experiments.yaml", ["experiments", EXP, "seed"], 5)
+    stale = subprocess.run(["snakemake", "-n", "--cores", "2"], cwd=work, env=_env(),
+                           capture_output=True, text=True)
+    assert stale.returncode != 0 and "pose use-scale tiny" in stale.stderr + stale.stdout
+    _run(["pose", "use-scale", "tiny"], work)
+    shutil.rmtree(work / ".snakemake")
+    plan = _run(["snakemake", "-n", "--cores", "2"], work)
+    assert f"output: runs/tiny/{EXP}/model.pth" in plan
+    assert "runs/tiny/hrnet_w48_256x192/model.pth" not in plan
