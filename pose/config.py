@@ -439,22 +439,23 @@ class ResolvedExperiment:
 
     @property
     def config_hash(self) -> str:
-        """Identity of what training depends on (not of where it runs)."""
+        """Identity of what an evaluation depends on: the trained weights' params and the test
+        protocol (not where it runs, nor how often training validated)."""
         d = self.to_dict()
         for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
-                    "processes", "preflight"):
+                    "processes", "preflight", "val_every"):
             d.pop(key, None)
         return stable_hash(d)
 
 
-def recorded_train_hash(config_file: Path) -> str | None:
-    """The train_hash a run's config.yaml records (written with its model.pth); None when there
-    is no such file or it predates the record."""
+def recorded_hash(record: Path, key: str) -> str | None:
+    """The hash `key` a run's record holds (config.yaml: train_hash, written with model.pth;
+    eval.json: config_hash); None when there is no such file or it predates the record."""
     try:
-        data = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
+        data = yaml.safe_load(Path(record).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
-    value = data.get("train_hash") if isinstance(data, dict) else None
+    value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
 
 

@@ -172,6 +172,8 @@ def evaluate_stage(
         **({"weights": str(weights)} if weights is not None else {}),
         **{k: str(v) for k, v in files.items() if v is not None},
         **{k: float(v) for k, v in stats.items()},
+        # what it was evaluated with: Snakemake re-evaluates when params/ gives another
+        "config_hash": exp.config_hash,
     }
     if not diagnostic:
         write_json(exp.run_dir / "eval.json", record)

@@ -84,15 +84,15 @@ def test_both_engines_take_the_train_trigger_from_the_same_hash() -> None:
     for name, entry in registry.pipeline["train"].items():
         assert entry["train_hash"] == registry.resolve(name, registry.default_scale).train_hash
     rule = (ROOT / "workflow/rules/train.smk").read_text()
-    assert "train_hash=train_hash" in rule and "params_stamp" in rule
+    assert "train_hash=train_hash" in rule and "train_params_stamp" in rule
 
 
 @pytest.mark.slow
 def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
         tmp_path: Path) -> None:
     """After a run, .snakemake/ removed (as in a fresh clone): nothing is planned while params/
-    is unchanged; an edited scale plans every training again, and so does only the edited
-    experiment after an experiment edit."""
+    is unchanged; an edited test protocol plans every evaluation and no training; an edited
+    experiment plans its training only."""
     work = _workflow_copy(tmp_path, tiny=True)
     _run(["snakemake", "--cores", "2"], work)
     for run in TINY_TRAIN:
@@ -100,6 +100,17 @@ def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
         assert recorded["train_hash"] == load_registry(work / "params").resolve(
             run, "tiny").train_hash
 
+    shutil.rmtree(work / ".snakemake")
+    assert "Nothing to be done" in _run(["snakemake", "-n", "--cores", "2"], work)
+
+    # the test protocol: every evaluation again, no training
+    _edit(work / "params", "recipes.yaml", ["hrnet", "test", "oks_thre"], 0.5)
+    shutil.rmtree(work / ".snakemake")
+    plan = _run(["snakemake", "-n", "--cores", "2"], work)
+    for run in TINY_TRAIN:
+        assert f"output: runs/tiny/{run}/eval.json" in plan
+        assert f"output: runs/tiny/{run}/model.pth" not in plan
+    _edit(work / "params", "recipes.yaml", ["hrnet", "test", "oks_thre"], 0.9)
     shutil.rmtree(work / ".snakemake")
     assert "Nothing to be done" in _run(["snakemake", "-n", "--cores", "2"], work)
 

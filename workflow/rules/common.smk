@@ -45,23 +45,33 @@ def train_hash(wildcards):
 PARAMS_STAMPS = f".snakemake/poserepro-params/{SCALE}"
 
 
-def params_stamp(wildcards):
-    """An input of the train rule that is newer than the run's outputs exactly when they were
-    made with other params than params/ gives now, so Snakemake re-trains them even without
-    its own metadata (a fresh clone, a deleted .snakemake/). The run's config.yaml records the
-    train_hash its weights were made with; the stamp holds the current one, and is dated back
-    to 1970 whenever the two agree (or the run records none: it predates the record)."""
-    from pose.config import recorded_train_hash
+def _params_stamp(exp, key, record):
+    """An input newer than the run's outputs exactly when they were made with other params than
+    params/ gives now, so Snakemake re-runs them even without its own metadata (a fresh clone,
+    a deleted .snakemake/). The output `record` holds the hash `key` it was made with; the
+    stamp holds the current one, and is dated back to 1970 whenever the two agree (or the
+    record has none: it predates the record)."""
+    from pose.config import recorded_hash
 
-    exp = resolved(wildcards.experiment)
-    stamp = Path(PARAMS_STAMPS) / f"{exp.name}.train_hash"
-    if stamp.is_file() and stamp.read_text() == exp.train_hash:
+    current = getattr(exp, key)
+    stamp = Path(PARAMS_STAMPS) / f"{exp.name}.{key}"
+    if stamp.is_file() and stamp.read_text() == current:
         return str(stamp)
     stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(exp.train_hash)
-    if recorded_train_hash(exp.run_dir / "config.yaml") in (None, exp.train_hash):
+    stamp.write_text(current)
+    if recorded_hash(exp.run_dir / record, key) in (None, current):
         os.utime(stamp, (0, 0))
     return str(stamp)
+
+
+def train_params_stamp(wildcards):
+    """The train rule's: config.yaml records the train_hash of its model.pth."""
+    return _params_stamp(resolved(wildcards.experiment), "train_hash", "config.yaml")
+
+
+def eval_params_stamp(wildcards):
+    """The evaluate rule's: eval.json records the config_hash it was evaluated with."""
+    return _params_stamp(resolved(wildcards.experiment), "config_hash", "eval.json")
 
 
 def config_hash(wildcards):

@@ -5,6 +5,8 @@ rule evaluate:
     input:
         dataset_folders,
         model=f"{RUNS}/{{experiment}}/model.pth",
+        # newer than the outputs when they were made with other params (even with no metadata)
+        stamp=eval_params_stamp,
     output:
         metrics=f"{RUNS}/{{experiment}}/eval.json",
         results=f"{RUNS}/{{experiment}}/results.json",

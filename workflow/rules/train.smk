@@ -6,7 +6,7 @@ rule train:
         dataset_folders,
         init_folder,
         # newer than the outputs when they were made with other params (even with no metadata)
-        params_stamp,
+        train_params_stamp,
     output:
         model=f"{RUNS}/{{experiment}}/model.pth",
         log_csv=f"{RUNS}/{{experiment}}/train_log.csv",
