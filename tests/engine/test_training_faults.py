@@ -24,6 +24,7 @@ from pose.engine import trainer
 from pose.engine.checkpoint import read_checkpoint
 from pose.engine.launch import check_devices
 from pose.errors import DeviceError
+from pose.stages import use_scale_stage
 
 EXPERIMENT = "hrnet_w32_256x192"
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,7 @@ def test_case6_a_failed_training_leaves_config_yaml_with_its_model_pth(
     edited = yaml.safe_load(scales.read_text())
     edited["tiny"]["recipe"]["optimizer"] = {"lr": 1.0e8}  # the same run folder, other params
     scales.write_text(yaml.safe_dump(edited, sort_keys=False))
+    use_scale_stage(tiny_project / "params", "tiny")  # pipeline.yaml records the new train_hash
     code, err = _train("tiny", capsys)
     assert code == 2 and "diverged" in err
     assert (run / "config.yaml").read_text() == config  # still the params of model.pth
