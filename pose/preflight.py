@@ -5,7 +5,8 @@ At a check scale (scales.yaml `preflight: true`) each experiment is one job: tra
 process, or under torchrun in several CPU processes when the scale lists it in `cpu_ddp`), then
 evaluation with the recipe's whole test protocol, then `resources.json` beside the run's
 outputs: the step time, the peak host memory, and the estimated GPU memory of one training step
-at the paper's per-GPU batch (pose.engine.memory). A failure is recorded there too, with the
+at the paper's per-GPU batch (pose.engine.memory), and the size of the run's checkpoints,
+which are then deleted (tens of GB for all 80). A failure is recorded there too, with the
 first line of its error, and the job still succeeds: one failing experiment never hides the
 others, the report lists every failure by name, and `pose preflight-check` (the pipeline's last
 step) fails when there is one.
@@ -31,7 +32,8 @@ from pose.io import read_json_object, write_json
 log = logging.getLogger(__name__)
 
 RESOURCES = "resources.json"
-STALE = ("resources.json", "train_step.json", "eval.json", "results.json", "model.pth")
+STALE = ("resources.json", "train_step.json", "eval.json", "results.json", "model.pth",
+         "checkpoints/last.pth")
 
 
 def error_line(err: BaseException) -> str:
@@ -127,8 +129,22 @@ def run_preflight(registry: Registry, exp: ResolvedExperiment, dataset: str | No
     record["seconds"] = round(time.perf_counter() - start, 1)
     record["peak_host_mb"] = round(_peak_host_mb(), 1)
     record.update(_step_resources(registry, exp))
+    record["checkpoint_mb"] = _drop_checkpoints(run_dir)
     write_json(run_dir / RESOURCES, record)
     return record
+
+
+def _drop_checkpoints(run_dir: Path) -> dict[str, float]:
+    """Sizes of the run's model.pth and last.pth (what a full-scale run keeps per experiment),
+    then the files themselves: a few steps' weights are of no further use, and 80 paper-size
+    runs' checkpoints (Adam state included) fill tens of GB."""
+    sizes = {}
+    for name, path in (("model", run_dir / "model.pth"),
+                       ("last", run_dir / "checkpoints" / "last.pth")):
+        if path.is_file():
+            sizes[name] = round(path.stat().st_size / 2**20, 1)
+            path.unlink()
+    return sizes
 
 
 def _step_resources(registry: Registry, exp: ResolvedExperiment) -> dict:

@@ -155,6 +155,10 @@ def test_a_failed_experiment_is_recorded_listed_and_fails_the_check(
     assert ran["gpu_memory"]["per_gpu_batch"] == 32  # HRNet's 128 over 4 GPUs
     assert ran["gpu_memory"]["total_gb"] > 0 and ran["peak_host_mb"] > 0
     assert (tiny_project / f"runs/check/{ok}/eval.json").is_file()
+    # the checkpoints' sizes are kept, the files are not (80 paper-size runs: tens of GB)
+    assert set(ran["checkpoint_mb"]) == {"model", "last"}
+    assert not (tiny_project / f"runs/check/{ok}/model.pth").exists()
+    assert not (tiny_project / f"runs/check/{ok}/checkpoints/last.pth").exists()
 
     for image in (tiny_project / "data/synthetic/images/train").iterdir():
         image.unlink()

@@ -35,6 +35,8 @@ def test_snakemake_preflight_runs_every_experiment_at_paper_size(tmp_path: Path)
         assert record["dataset"] == "synthetic"
         assert record["processes"] == (2 if name in ddp else 1), name
         assert record["steps"] == 2, name
+        assert record["checkpoint_mb"]["last"] > record["checkpoint_mb"]["model"] > 0, name
+        assert not (work / f"runs/preflight/{name}/model.pth").exists(), name
         memory = record["gpu_memory"]
         assert memory["total_gb"] > memory["parts_gb"]["parameters"] > 0, name
         evaluation = json.loads((work / f"runs/preflight/{name}/eval.json").read_text())
