@@ -54,6 +54,9 @@ include: "workflow/rules/preflight.smk"
 include: "workflow/rules/official.smk"
 
 
+check_code_changes()
+
+
 rule all:
     input:
         "reports/index.md",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from pose.code_version import current_code
 from pose.config import (
     Registry,
     ResolvedExperiment,
@@ -39,8 +40,24 @@ def synth_stage(registry: Registry, dataset: str, out: Path | None, progress: bo
     cfg = from_dict(SynthConfig, spec.synth, where)
     root = Path(out) if out else Path(spec.root)
     _refuse_foreign_dir(root)
-    write_synthetic_dataset(root, cfg, progress=progress)
+    write_synthetic_dataset(root, cfg, progress=progress,
+                            extra=_classes_writer(spec, f"{registry.params_dir}/datasets.yaml: "
+                                                        f"{dataset}.classification.synth"))
     return root
+
+
+def _classes_writer(spec, where: str) -> Callable[[Path], int] | None:
+    """Writes the synthetic dataset's classification splits (the stand-in for ImageNet) into
+    the folder being generated; None when the dataset has none."""
+    from pose.data.classification import SynthClassesConfig, write_synthetic_classes
+    from pose.spec import from_dict
+
+    cls = spec.classification
+    if cls is None:
+        return None
+    cfg = from_dict(SynthClassesConfig, cls.synth, where)
+    return lambda tmp: write_synthetic_classes(tmp / cls.train, tmp / cls.val, cls.num_classes,
+                                               cfg)
 
 
 def _refuse_foreign_dir(root: Path) -> None:
@@ -96,8 +113,10 @@ def fetch_stage(registry: Registry, name: str, progress: bool,
 
 
 def _check_dataset_files(name: str, spec) -> None:
-    wanted = [spec.path(p) for split in (spec.train, spec.val)
+    wanted = [spec.path(p) for split in (spec.train, spec.val) if split is not None
               for p in (split.annotations, split.images, split.detections) if p]
+    if spec.classification is not None:
+        wanted += [spec.path(spec.classification.train), spec.path(spec.classification.val)]
     missing = [str(p) for p in wanted if not p.exists()]
     if missing:
         raise DataError(
@@ -174,6 +193,7 @@ def evaluate_stage(
         **{k: float(v) for k, v in stats.items()},
         # what it was evaluated with: Snakemake re-evaluates when params/ gives another
         "config_hash": exp.config_hash,
+        "eval_code": current_code()["eval_code"],
     }
     if not diagnostic:
         write_json(exp.run_dir / "eval.json", record)

@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pose.code_version import current_code
 from pose.config import ResolvedExperiment
 from pose.engine.checkpoint import model_identity, read_checkpoint, save_checkpoint
 from pose.engine.distributed import (
@@ -203,7 +204,6 @@ class Trainer:
         self.model = _build_model(exp, self.device, ctx)
         self.identity = model_identity(exp.model_name, exp.model_spec)
         self.optimizer = build_optimizer(self.model, exp.recipe.optimizer)
-        self.scheduler = build_scheduler(self.optimizer, exp.recipe.schedule, exp.recipe.epochs)
         self.loss_fn = build_loss(exp.recipe.loss)
         self.net: torch.nn.Module = self.model
         if ctx.distributed:
@@ -220,6 +220,9 @@ class Trainer:
                                     ctx.world_size)
         self.loader: DataLoader = train_loader(self.dataset, self.sampler, batch,
                                                exp.num_workers, self.device)
+        # after the sampler: a per-iteration schedule advances by its steps per epoch
+        self.scheduler = build_scheduler(self.optimizer, exp.recipe.schedule, exp.recipe.epochs,
+                                         self.sampler.batches_per_epoch())
         self.state = Progress()
         self.last_finite: tuple[int, int, float] | None = None  # epoch, step, loss
         self.meter = StepMeter() if exp.preflight else None
@@ -320,6 +323,7 @@ class Trainer:
                     loss, n = train_step(self.net, batch, self.loss_fn, self.optimizer,
                                          self.device, exp.recipe.precision,
                                          exp.recipe.channels_last)
+                self.scheduler.after_step()  # before a stop's checkpoint: it holds this step
                 value = loss.item()
                 s.loss_sum += value * n
                 s.loss_count += n
@@ -340,8 +344,8 @@ class Trainer:
     def finish_epoch(self, loss: float) -> None:
         exp, s = self.exp, self.state
         epoch_start = time.perf_counter() - s.seconds
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        lr = self.scheduler.last_step_lr()
+        self.scheduler.after_epoch()
         epoch = s.epoch + 1
         val_ap = None
         if self.ctx.is_main and (epoch % exp.val_every == 0 or epoch == exp.recipe.epochs):
@@ -383,7 +387,9 @@ class Trainer:
                                     "state_dict": self.model.state_dict()})
             # the hash the weights were made with: Snakemake re-trains when params/ gives
             # another (workflow/rules/common.smk), even without its own metadata
-            write_yaml(config, {**self.exp.to_dict(), "train_hash": self.exp.train_hash})
+            # and the code (pose.code_version): outputs of other code are reported or re-made
+            write_yaml(config, {**self.exp.to_dict(), "train_hash": self.exp.train_hash,
+                                "train_code": current_code()["train_code"]})
         barrier(self.ctx)
         return final
 

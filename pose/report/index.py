@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from pose.code_version import code_note, code_provenance
 from pose.config import Registry
 from pose.errors import ConfigError, DataError
 from pose.io import atomic_path, read_json_object
@@ -191,6 +192,7 @@ def render_index(
         "",
         "Also in [provenance.json](provenance.json).",
         "",
+        *([note, ""] if (note := code_note(provenance.get("code", {}))) else []),
         "```json",
         json.dumps(provenance, indent=2),
         "```",
@@ -242,7 +244,9 @@ def write_index(
     else:
         cost = training_cost_section(registry, scale, runs, plots_dir, out)
     lock = Path(lock_file) if lock_file is not None else registry.params_dir.parent / "dvc.lock"
-    provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock)}
+    provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock),
+                  "code": code_provenance({e: runs / scale / e
+                                           for e in registry.trained_experiments(scale)})}
     text = render_index(registry, scale, tables, plot, out, provenance, cost, preflight)
     with atomic_path(out) as md_tmp, atomic_path(out.parent / "provenance.json") as js_tmp:
         md_tmp.write_text(text, encoding="utf-8")

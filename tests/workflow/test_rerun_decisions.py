@@ -4,6 +4,7 @@ one definition (ResolvedExperiment.train_hash), and Snakemake does so without it
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 from conftest import TINY_TRAIN, write_tiny_params
 from workflow.test_workflow import ROOT, _env, _run, _workflow_copy
 
+from pose.code_version import EVAL_CODE, TRAIN_CODE, code_hash
 from pose.config import load_registry
 
 EXP = "hrnet_w32_256x192"
@@ -89,16 +91,22 @@ def test_both_engines_take_the_train_trigger_from_the_same_hash() -> None:
 
 @pytest.mark.slow
 def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """After a run, .snakemake/ removed (as in a fresh clone): nothing is planned while params/
     is unchanged; an edited test protocol plans every evaluation and no training; an edited
-    experiment plans its training only."""
+    experiment plans its training only. After an edit of the trainer's code, a dry run names the
+    outputs made with other code and keeps them (`code_changes=warn`), refuses to run
+    (`code_changes=stop`) or plans their training (`code_changes=rerun`)."""
     work = _workflow_copy(tmp_path, tiny=True)
+    monkeypatch.setenv("PYTHONPATH", str(work))  # the `pose` commands run the copy's code too
     _run(["snakemake", "--cores", "2"], work)
     for run in TINY_TRAIN:
         recorded = yaml.safe_load((work / f"runs/tiny/{run}/config.yaml").read_text())
         assert recorded["train_hash"] == load_registry(work / "params").resolve(
             run, "tiny").train_hash
+        assert recorded["train_code"] == code_hash(TRAIN_CODE, work)
+        evaluated = json.loads((work / f"runs/tiny/{run}/eval.json").read_text())
+        assert evaluated["eval_code"] == code_hash(EVAL_CODE, work)
 
     shutil.rmtree(work / ".snakemake")
     assert "Nothing to be done" in _run(["snakemake", "-n", "--cores", "2"], work)
@@ -114,6 +122,8 @@ def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
     shutil.rmtree(work / ".snakemake")
     assert "Nothing to be done" in _run(["snakemake", "-n", "--cores", "2"], work)
 
+    seed = yaml.safe_load((work / "params/experiments.yaml").read_text())[
+        "experiments"][EXP]["seed"]
     _edit(work / "params", "experiments.yaml", ["experiments", EXP, "seed"], 5)
     stale = subprocess.run(["snakemake", "-n", "--cores", "2"], cwd=work, env=_env(),
                            capture_output=True, text=True)
@@ -123,3 +133,21 @@ def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
     plan = _run(["snakemake", "-n", "--cores", "2"], work)
     assert f"output: runs/tiny/{EXP}/model.pth" in plan
     assert "runs/tiny/hrnet_w48_256x192/model.pth" not in plan
+
+    # code: the trainer's code edited after the run (recorded hashes now differ)
+    shutil.rmtree(work / ".snakemake")
+    _edit(work / "params", "experiments.yaml", ["experiments", EXP, "seed"], seed)
+    _run(["pose", "use-scale", "tiny"], work)
+    trainer = work / "pose/engine/trainer.py"
+    trainer.write_text(trainer.read_text() + "\n# an edit\n")
+    kept = _run(["snakemake", "-n", "--cores", "2"], work)
+    assert "Nothing to be done" in kept
+    for run in TINY_TRAIN:
+        assert f"{run}: model.pth made with code" in kept
+    stop = subprocess.run(["snakemake", "-n", "--cores", "2", "--config", "code_changes=stop"],
+                          cwd=work, env=_env(), capture_output=True, text=True)
+    assert stop.returncode != 0 and "stopping (--config code_changes=stop)" in (
+        stop.stdout + stop.stderr)
+    rerun = _run(["snakemake", "-n", "--cores", "2", "--config", "code_changes=rerun"], work)
+    for run in TINY_TRAIN:
+        assert f"output: runs/tiny/{run}/model.pth" in rerun

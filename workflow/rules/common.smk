@@ -2,6 +2,7 @@
 
 import os
 import re
+import sys
 from pathlib import Path
 
 
@@ -45,14 +46,15 @@ def train_hash(wildcards):
 PARAMS_STAMPS = f".snakemake/poserepro-params/{SCALE}"
 
 
+from pose.config import recorded_hash
+
+
 def _params_stamp(exp, key, record):
     """An input newer than the run's outputs exactly when they were made with other params than
     params/ gives now, so Snakemake re-runs them even without its own metadata (a fresh clone,
     a deleted .snakemake/). The output `record` holds the hash `key` it was made with; the
     stamp holds the current one, and is dated back to 1970 whenever the two agree (or the
     record has none: it predates the record)."""
-    from pose.config import recorded_hash
-
     current = getattr(exp, key)
     stamp = Path(PARAMS_STAMPS) / f"{exp.name}.{key}"
     if stamp.is_file() and stamp.read_text() == current:
@@ -72,6 +74,65 @@ def train_params_stamp(wildcards):
 def eval_params_stamp(wildcards):
     """The evaluate rule's: eval.json records the config_hash it was evaluated with."""
     return _params_stamp(resolved(wildcards.experiment), "config_hash", "eval.json")
+
+
+# Outputs made with other code than pose/ holds now (their record's code hash differs; see
+# pose.code_version): `--config code_changes=warn` (the default) keeps them and says which,
+# `rerun` re-makes them, `stop` refuses to run. A code edit need not change results, and at full
+# scale re-making costs GPU-days, so re-making is asked for, never assumed.
+CODE_CHANGES = config.get("code_changes", "warn")
+
+
+def check_code_changes():
+    """Say (or stop on) which of the scale's run outputs were made with other code."""
+    from pose.code_version import (
+        CODE_CHANGE_MODES,
+        code_change_message,
+        code_statuses,
+    )
+    from pose.errors import PoseError
+
+    if CODE_CHANGES not in CODE_CHANGE_MODES:
+        raise PoseError(f"--config code_changes={CODE_CHANGES!r}: expected one of "
+                        f"{', '.join(CODE_CHANGE_MODES)}")
+    runs = {e: REGISTRY.resolve(e, SCALE, DATASET).run_dir for e in TRAINED}
+    changed = [s for s in code_statuses(runs) if s.changed]
+    if not changed:
+        return
+    message = code_change_message(changed, CODE_CHANGES)
+    if CODE_CHANGES == "stop":
+        raise PoseError(message)
+    print(message, file=sys.stderr)
+
+
+def _code_stamp(exp, key):
+    """An input newer than the run's output exactly when `code_changes=rerun` and the output's
+    record holds another code hash than today's code; otherwise dated back to 1970. Its date is
+    set once per change, so a job's own re-parse of the Snakefile does not move it."""
+    from pose.code_version import CODE_RECORDS, current_code
+
+    record = exp.run_dir / CODE_RECORDS[key][0]
+    stamp = Path(PARAMS_STAMPS) / f"{exp.name}.{key}"
+    current = current_code()[key]
+    recorded = recorded_hash(record, key)
+    rerun = CODE_CHANGES == "rerun" and recorded not in (None, current)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        stamp.write_text(current)
+        os.utime(stamp, (0, 0))
+    if rerun and stamp.stat().st_mtime == 0:
+        stamp.write_text(current)  # now: newer than the output
+    elif not rerun:
+        os.utime(stamp, (0, 0))
+    return str(stamp)
+
+
+def train_code_stamp(wildcards):
+    return _code_stamp(resolved(wildcards.experiment), "train_code")
+
+
+def eval_code_stamp(wildcards):
+    return _code_stamp(resolved(wildcards.experiment), "eval_code")
 
 
 def config_hash(wildcards):

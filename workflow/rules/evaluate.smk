@@ -7,6 +7,7 @@ rule evaluate:
         model=f"{RUNS}/{{experiment}}/model.pth",
         # newer than the outputs when they were made with other params (even with no metadata)
         stamp=eval_params_stamp,
+        code_stamp=eval_code_stamp,
     output:
         metrics=f"{RUNS}/{{experiment}}/eval.json",
         results=f"{RUNS}/{{experiment}}/results.json",

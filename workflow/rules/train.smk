@@ -7,6 +7,8 @@ rule train:
         init_folder,
         # newer than the outputs when they were made with other params (even with no metadata)
         train_params_stamp,
+        # ... and, with `--config code_changes=rerun`, with other code
+        train_code_stamp,
     output:
         model=f"{RUNS}/{{experiment}}/model.pth",
         log_csv=f"{RUNS}/{{experiment}}/train_log.csv",
