@@ -22,7 +22,7 @@ from pose.data.keypoint_sets import KeypointSet, keypoint_set
 from pose.data.mpii import TABLE_GROUPS
 from pose.errors import ConfigError
 from pose.models.spec import parse_spec
-from pose.spec import deep_merge, from_dict, to_dict
+from pose.spec import OMIT_DEFAULT, deep_merge, from_dict, to_dict
 
 PARAMS_DIR = Path("params")
 
@@ -36,24 +36,55 @@ class SplitSpec:
 
 
 @dataclass(frozen=True)
+class ClassificationSpec:
+    """An image classification set in torchvision's ImageFolder layout: `train` and `val` are
+    folders (relative to the dataset root) of one sub-folder per class, the classes numbered in
+    sorted folder-name order. `synth`: the generator's settings of a synthetic set
+    (pose.data.classification.SynthClassesConfig)."""
+
+    train: str
+    val: str
+    num_classes: int
+    synth: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.num_classes, bool) or self.num_classes < 2:
+            raise ConfigError(f"num_classes: expected 2 or more, got {self.num_classes!r}")
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     # how it comes into being, and its keypoint set (pose.data.keypoint_sets): synthetic and
-    # coco are COCO-format (17 joints, OKS AP), mpii is MPII's layout (16 joints, PCKh)
-    source: Literal["synthetic", "coco", "mpii"]
+    # coco are COCO-format (17 joints, OKS AP), mpii is MPII's layout (16 joints, PCKh);
+    # imagenet holds classification splits only
+    source: Literal["synthetic", "coco", "mpii", "imagenet"]
     root: str
-    train: SplitSpec
-    val: SplitSpec
+    # the keypoint splits (every source but imagenet)
+    train: SplitSpec | None = None
+    val: SplitSpec | None = None
     synth: dict = field(default_factory=dict)
     # params/sources.yaml entries whose folders make up `root` (fetched, or generated)
     sources: list[str] = field(default_factory=list)
     # COCO test-dev: the image-info file, its images and the person detections. No public ground
     # truth: predictions are uploaded to the evaluation server (pose.evaluate.testdev).
     test_dev: SplitSpec | None = None
+    # The classification splits (ImageNet; the synthetic set's stand-in for it), which the
+    # classification experiments (DANet Table X) train and evaluate on.
+    classification: ClassificationSpec | None = field(default=None, metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
-        # from_dict builds nested dataclasses of required fields only; build the optional one
-        if isinstance(self.test_dev, dict):
-            object.__setattr__(self, "test_dev", from_dict(SplitSpec, self.test_dev, "test_dev"))
+        # from_dict builds nested dataclasses of required fields only; build the optional ones
+        for name, kind in (("train", SplitSpec), ("val", SplitSpec), ("test_dev", SplitSpec),
+                           ("classification", ClassificationSpec)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, from_dict(kind, value, name))
+        if self.source != "imagenet" and (self.train is None or self.val is None):
+            raise ConfigError(f"a {self.source} dataset needs its keypoint splits `train` and "
+                              "`val`")
+        if self.source == "imagenet" and self.classification is None:
+            raise ConfigError("an imagenet dataset needs `classification` (its train and val "
+                              "class folders)")
 
     def path(self, relative: str) -> Path:
         return Path(self.root) / relative
@@ -69,16 +100,22 @@ class OptimizerSpec:
     lr: float = 1e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
+    nesterov: bool = field(default=False, metadata=OMIT_DEFAULT)  # SGD's Nesterov momentum
 
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """Per-epoch learning-rate schedule.
+    """Learning-rate schedule over the epochs of training.
 
     - step: lr × gamma at each milestone epoch (HRNet, SimpleBaseline).
     - sgdr: cosine annealing with warm restarts (Loshchilov & Hutter 2017): the first cycle
       lasts t0 epochs, each next one t_mult times longer, lr falling to eta_min (DNANet, RAM+GPR).
     - linear: lr falls linearly to 0 at the end of training (DANet).
+
+    `update`: when the lr changes. `epoch`: once after every epoch, each epoch at one lr.
+    `iteration`: after every optimiser step, at the fractional epoch reached (SGDR's T_cur
+    "updated at each batch iteration"; sgdr and linear only, step's milestones being whole
+    epochs). Either way a cycle restarts exactly at its first step.
     """
 
     type: Literal["step", "sgdr", "linear"] = "step"
@@ -87,15 +124,22 @@ class ScheduleSpec:
     t0: int = 1
     t_mult: int = 2
     eta_min: float = 0.0
+    update: Literal["epoch", "iteration"] = field(default="epoch", metadata=OMIT_DEFAULT)
+
+    def __post_init__(self) -> None:
+        if self.update == "iteration" and self.type == "step":
+            raise ConfigError("update: 'iteration' applies to the sgdr and linear "
+                              "schedules; a step schedule's milestones are whole epochs")
 
 
 @dataclass(frozen=True)
 class LossSpec:
     """Heatmap loss. `mse`: the official JointsMSELoss; `ohkm`: online hard keypoint mining
     (CPN, HRNet's JointsOHKMMSELoss), which averages only the `topk` largest joint losses of
-    each sample (`topk` is read by `ohkm` only)."""
+    each sample (`topk` is read by `ohkm` only). `cross_entropy`: softmax cross-entropy of a
+    classifier's logits (the classification experiments)."""
 
-    type: Literal["mse", "ohkm"] = "mse"
+    type: Literal["mse", "ohkm", "cross_entropy"] = "mse"
     use_target_weight: bool = True
     topk: int = 8
 
@@ -130,7 +174,12 @@ class RecipeSpec:
     optimizer: OptimizerSpec
     schedule: ScheduleSpec
     epochs: int
-    batch_size: int
+    # The batch: `batch_size`, the total over all GPUs of one optimiser step, or
+    # `batch_per_gpu`, each GPU's share (the official HRNet configs' BATCH_SIZE_PER_GPU);
+    # exactly one. Registry.resolve turns batch_per_gpu into the total with experiments.yaml
+    # `gpus`, so a resolved recipe holds the total in batch_size and every stage reads that.
+    batch_size: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    batch_per_gpu: int | None = field(default=None, metadata=OMIT_DEFAULT)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossSpec = field(default_factory=LossSpec)
     test: TestSpec = field(default_factory=TestSpec)
@@ -142,6 +191,28 @@ class RecipeSpec:
     sync_bn: bool = False
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        given = [k for k in BATCH_KEYS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                f"give exactly one of batch_size (the total over all GPUs) and batch_per_gpu "
+                f"(each GPU's share, times experiments.yaml `gpus`); got "
+                f"{', '.join(f'{k}: {getattr(self, k)!r}' for k in given) or 'neither'}"
+            )
+        value = getattr(self, given[0])
+        if value < 1:
+            raise ConfigError(f"{given[0]}: must be > 0, got {value!r}")
+
+    def total_batch(self, gpus: int) -> int:
+        """The batch of one optimiser step over `gpus` GPUs (experiments.yaml `gpus`)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return self.batch_per_gpu * gpus  # type: ignore[operator]
+
+
+# A recipe's batch keys: a scale's `recipe` that names either replaces the recipe's batch.
+BATCH_KEYS = ("batch_size", "batch_per_gpu")
 
 
 @dataclass(frozen=True)
@@ -222,14 +293,73 @@ class ScaleSpec:
 PCKH_COLUMNS: tuple[str, ...] = (*TABLE_GROUPS, "Mean")
 
 
+# Units a paper prints its complexity columns in. Params: millions ("M"), or megabytes of fp32
+# weights ("MB": 4 bytes a parameter, 10^6 bytes a megabyte). GFLOPs: the official HRNet model
+# summary's count (conv/linear weight elements x output positions, / 2^30: "hrnet"), or true
+# multiply-adds / 10^9 ("gmacs").
+# M: millions; MB: megabytes of fp32 weights; Mi: binary millions (2^20 parameters, DANet
+# Table X)
+PARAMS_UNITS = ("M", "MB", "Mi")
+GFLOPS_UNITS = ("hrnet", "gmacs")
+
+
+@dataclass(frozen=True)
+class SpeedSpec:
+    """One speed column of a paper table and how `pose speed` measures it as the paper did:
+    its measure (persons per second or ms per person), device, CPU threads, batch, persons."""
+
+    column: str  # the paper's column name; rows give their figure as paper.speed[column]
+    measure: Literal["persons_per_s", "ms_per_person"]
+    device: Literal["cpu", "cuda"]
+    threads: int | None = None  # null: torch's default
+    batch: int = 1
+    persons: int = 1000
+    note: str = ""  # the paper's own words on its platform, for the report
+
+    def __post_init__(self) -> None:
+        for key, least in (("threads", 1), ("batch", 1), ("persons", 1)):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < least):
+                raise ConfigError(f"speed.{key}: expected an int >= {least}, got {value!r}")
+
+    @property
+    def protocol(self) -> str:
+        """The record's name under runs/speed/<experiment>/: 'cpu-8threads-b1-1000persons'."""
+        threads = f"-{self.threads}threads" if self.threads else ""
+        return f"{self.device}{threads}-b{self.batch}-{self.persons}persons"
+
+
 @dataclass(frozen=True)
 class PaperFigures:
     ap: float | None = None
-    params_m: float | None = None
-    gflops: float | None = None
+    params_m: float | None = None  # as printed, in the row's params unit (M unless `params_unit`)
+    gflops: float | None = None  # as printed, in the row's GFLOPs unit
     # PCKh@0.5 per column of PCKH_COLUMNS (a `metric: pckh` table); a column left out is one the
     # paper does not give.
     pckh: dict | None = None
+    # The other COCO columns where the paper's table prints them (x100, as printed)
+    ap50: float | None = None
+    ap75: float | None = None
+    apm: float | None = None
+    apl: float | None = None
+    ar: float | None = None
+    # Speed as printed, by the column names of the table's `speed` (persons per second or ms)
+    speed: dict | None = None
+    # This row's units where they differ from its table's (a row copied from another paper)
+    params_unit: Literal["M", "MB", "Mi"] | None = None
+    # Single-crop top-1 / top-5 error in percent (a `metric: topk` table, DANet Table X)
+    top1_error: float | None = None
+    top5_error: float | None = None
+    gflops_unit: Literal["hrnet", "gmacs"] | None = None
+    # Where the printed AP columns were measured, where that is not the table's split and the
+    # experiment's input (the row's figures are then never compared with the reproduction's)
+    ap_split: Literal["val", "test-dev"] | None = None
+    ap_input: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ap_input is not None:
+            parse_input(self.ap_input, "paper.ap_input")
 
 
 @dataclass(frozen=True)
@@ -250,8 +380,23 @@ class TableSpec:
     ap_split: Literal["val", "test-dev"] = "val"
     # Choices made where the paper is ambiguous, each with its reason (listed by the report).
     assumptions: list[str] = field(default_factory=list)
-    # What the rows compare: COCO OKS AP, or MPII PCKh@0.5 per joint group (paper.pckh)
-    metric: Literal["ap", "pckh"] = "ap"
+    # What the rows compare: COCO OKS AP, MPII PCKh@0.5 per joint group (paper.pckh), or the
+    # single-crop top-1 / top-5 error of image classifiers (paper.top1_error, top5_error)
+    metric: Literal["ap", "pckh", "topk"] = "ap"
+    # The units of the paper's params and GFLOPs columns (PARAMS_UNITS, GFLOPS_UNITS); a row
+    # copied from another paper may name its own (paper.params_unit, paper.gflops_unit)
+    params_unit: Literal["M", "MB", "Mi"] = "M"
+    gflops_unit: Literal["hrnet", "gmacs"] = "hrnet"
+    # The paper's speed columns, each with how it was measured (rows give paper.speed)
+    speed: list[SpeedSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        specs = [from_dict(SpeedSpec, v, f"speed[{i}]") if isinstance(v, dict) else v
+                 for i, v in enumerate(self.speed)]
+        columns = [v.column for v in specs]
+        if len(set(columns)) != len(columns):
+            raise ConfigError(f"speed: column names must differ, got {columns}")
+        object.__setattr__(self, "speed", specs)
 
     def typed_rows(self, where: str) -> list[TableRow]:
         return [from_dict(TableRow, r, f"{where}.rows[{i}]") for i, r in enumerate(self.rows)]
@@ -397,6 +542,21 @@ class ResolvedExperiment:
         """The joints of the dataset trained on (COCO's 17 or MPII's 16)."""
         return self.dataset.keypoints
 
+    @property
+    def task(self) -> Literal["keypoints", "classification"]:
+        """What the model predicts, by its family: keypoint heatmaps, or image classes (top-1 /
+        top-5, DANet Table X)."""
+        return model_task(self.model_spec)
+
+    def _dataset_dict(self) -> dict:
+        """The dataset entry as far as this experiment reads it: a keypoint run does not read
+        the classification splits, a classification run reads only them."""
+        d = to_dict(self.dataset)
+        if self.task == "keypoints":
+            d.pop("classification", None)
+            return d
+        return {k: d[k] for k in ("source", "root", "sources", "classification")}
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -407,7 +567,7 @@ class ResolvedExperiment:
             "paper_input": format_input(self.paper_input),
             "recipe": to_dict(self.recipe),
             "dataset_name": self.dataset_name,
-            "dataset": to_dict(self.dataset),
+            "dataset": self._dataset_dict(),
             "seed": self.seed,
             "gpus": self.gpus,
             "nodes": self.nodes,
@@ -426,26 +586,58 @@ class ResolvedExperiment:
         }
 
     @property
+    def batch_per_process(self) -> int | None:
+        """Each training process's share of the batch where BatchNorm normalises over it alone
+        (several processes, no sync_bn); None where BatchNorm sees the total batch."""
+        splits = self.gpus if self.device == "cuda" else self.processes
+        if splits <= 1 or self.recipe.sync_bn:
+            return None
+        return self.recipe.batch_size // splits
+
+    @property
     def train_hash(self) -> str:
-        """Identity of what the trained weights depend on: the test protocol and how often
-        validation runs only change the evaluation, never the weights."""
-        d = self.to_dict()
-        for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
-                    "val_every", "processes", "preflight"):
-            d.pop(key, None)
-        d["recipe"].pop("test")
-        d["dataset"].pop("test_dev")  # only predicted on, never trained on
-        return stable_hash(d)
+        """Identity of what the trained weights depend on (see `weights_identity`)."""
+        return weights_identity(self.to_dict(), self.batch_per_process)
 
     @property
     def config_hash(self) -> str:
-        """Identity of what an evaluation depends on: the trained weights' params and the test
-        protocol (not where it runs, nor how often training validated)."""
-        d = self.to_dict()
-        for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
-                    "processes", "preflight", "val_every"):
-            d.pop(key, None)
-        return stable_hash(d)
+        """Identity of what an evaluation depends on (see `evaluation_identity`)."""
+        return evaluation_identity(self.to_dict())
+
+
+def _without_notes(obj: Any) -> Any:
+    """`obj` without its `assumptions` entries: documentation changes no weights."""
+    if isinstance(obj, dict):
+        return {k: _without_notes(v) for k, v in obj.items() if k != "assumptions"}
+    if isinstance(obj, list):
+        return [_without_notes(v) for v in obj]
+    return obj
+
+
+def weights_identity(resolved: dict, batch_per_process: int | None = None) -> str:
+    """The train_hash of a resolved experiment's `to_dict()` (or a run's config.yaml, which
+    holds it): what the weights depend on. Not the test protocol, how often validation runs,
+    where it runs or the params' documentation; the number of GPUs only through each process's
+    BatchNorm batch (`batch_per_process`, where BatchNorm is per process)."""
+    d = _without_notes(resolved)
+    for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
+                "val_every", "processes", "preflight", "train_hash", "train_code"):
+        d.pop(key, None)
+    d["recipe"].pop("test")
+    d["dataset"].pop("test_dev", None)  # only predicted on, never trained on
+    if batch_per_process is not None:
+        d["batch_per_process"] = batch_per_process
+    return stable_hash(d)
+
+
+def evaluation_identity(resolved: dict) -> str:
+    """The config_hash of a resolved experiment's `to_dict()`: the weights' params and the
+    test protocol (not where it runs, how often training validated, nor documentation)."""
+    d = _without_notes(resolved)
+    for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
+                "processes", "preflight", "val_every", "train_hash", "train_code"):
+        d.pop(key, None)
+    return stable_hash(d)
 
 
 def recorded_hash(record: Path, key: str) -> str | None:
@@ -511,11 +703,15 @@ class Registry:
         paper_input = parse_input(exp.input, f"{where}.input")
         input_hw = parse_input(sc.input, f"scales.yaml: {scale}.input") if sc.input else paper_input
         recipe_raw = to_dict(self._get("recipe", self.recipes, exp.recipe))
+        if any(k in sc.recipe for k in BATCH_KEYS):  # the scale's batch replaces the recipe's
+            recipe_raw = {k: v for k, v in recipe_raw.items() if k not in BATCH_KEYS}
         recipe = from_dict(
             RecipeSpec,
             deep_merge(recipe_raw, sc.recipe),
             f"{self.params_dir}/recipes.yaml: {exp.recipe} (+ scales.yaml: {scale}.recipe)",
         )
+        # the total batch of one step: every stage reads batch_size
+        recipe = replace(recipe, batch_size=recipe.total_batch(exp.gpus), batch_per_gpu=None)
         if "sigma" not in sc.recipe:
             # The experiment's sigma (e.g. 3 at 384x288) is in heatmap pixels of the paper's
             # input; a scale that shrinks the input shrinks it alike, so the Gaussian keeps
@@ -523,10 +719,7 @@ class Registry:
             sigma = exp.sigma if exp.sigma is not None else recipe.sigma
             recipe = replace(recipe, sigma=sigma * input_hw[0] / paper_input[0])
         dataset_name = self.stand_in(scale, dataset) or sc.dataset or exp.dataset
-        joints = self.dataset(dataset_name).keypoints.num_joints
-        if model_spec.get("num_joints") != joints:
-            # one models.yaml entry serves every dataset: its heatmaps are the dataset's joints
-            model_spec = {**model_spec, "num_joints": joints}
+        model_spec = self._fit_to_dataset(model_spec, dataset_name, where)
         return ResolvedExperiment(
             name=experiment,
             scale=scale,
@@ -551,6 +744,23 @@ class Registry:
             pretrained_optional=sc.pretrained_optional,
             preflight=sc.preflight,
         )
+
+    def _fit_to_dataset(self, model_spec: dict, dataset_name: str, where: str) -> dict:
+        """One models.yaml entry serves every dataset: its heatmaps are the dataset's joints, a
+        classifier's outputs the dataset's classes."""
+        ds = self.dataset(dataset_name)
+        if model_task(model_spec) == "classification":
+            if ds.classification is None:
+                raise ConfigError(f"{where}: model {model_spec.get('family')!r} classifies "
+                                  f"images, but dataset {dataset_name!r} has no "
+                                  "`classification` splits")
+            key, count = "num_classes", ds.classification.num_classes
+        else:
+            if ds.train is None:
+                raise ConfigError(f"{where}: dataset {dataset_name!r} ({ds.source}) has no "
+                                  "keypoint splits for a pose model")
+            key, count = "num_joints", ds.keypoints.num_joints
+        return model_spec if model_spec.get(key) == count else {**model_spec, key: count}
 
     def stand_in(self, scale: str, dataset: str | None) -> str | None:
         """`dataset` when the scale lets a run replace every experiment's dataset with it."""
@@ -614,6 +824,14 @@ class Registry:
     def complexity_targets(self) -> list[tuple[str, str]]:
         """(model, paper input) pairs whose complexity the tables need, each once."""
         return sorted({(e.model, e.input) for e in self.experiments.values()})
+
+
+def model_task(model_spec: dict) -> Literal["keypoints", "classification"]:
+    """'classification' for an image classifier's spec (DANet Table X), else 'keypoints'."""
+    from pose.models.spec import CLASSIFICATION_FAMILIES
+
+    return "classification" if model_spec.get("family") in CLASSIFICATION_FAMILIES \
+        else "keypoints"
 
 
 def _processes(name: str, exp: ExperimentSpec, sc: ScaleSpec) -> int:
@@ -701,7 +919,7 @@ def _load_table(p: Path, name: str) -> TableSpec:
 
 
 # --------------------------------------------------------------------------- pipeline.yaml
-PIPELINE_KEYS = ("scale", "dataset", "data", "train")
+PIPELINE_KEYS = ("scale", "dataset", "data", "train", "speed")
 
 
 # What a training run depends on besides its dataset when it starts from no checkpoint: the
@@ -739,7 +957,16 @@ def pipeline_for_scale(registry: Registry, scale: str, dataset: str | None = Non
     check_pipeline_dataset(registry, scale, dataset)
     return {"scale": scale, "dataset": dataset,
             "data": {k: {"out": v} for k, v in registry.data_sources(scale, dataset).items()},
-            "train": pipeline_train(registry, scale, dataset)}
+            "train": pipeline_train(registry, scale, dataset),
+            "speed": _pipeline_speed(registry, scale, dataset)}
+
+
+def _pipeline_speed(registry: Registry, scale: str, dataset: str | None) -> dict:
+    """pipeline.yaml's `speed` (pose.report.tables.pipeline_speed): the `pose speed` records
+    dvc.yaml's speed stage makes."""
+    from pose.report.tables import pipeline_speed
+
+    return pipeline_speed(registry, scale, dataset)
 
 
 def check_pipeline_dataset(registry: Registry, scale: str, dataset: str | None) -> None:
@@ -813,6 +1040,12 @@ def check_pipeline_file(registry: Registry) -> None:
             f"derived: run `pose use-scale {scale}`"
         )
     check_pipeline_train(registry, scale, registry.pipeline.get("train"), dataset)
+    if registry.pipeline.get("speed", {}) != _pipeline_speed(registry, scale, dataset):
+        raise ConfigError(
+            f"{registry.params_dir}/pipeline.yaml: `speed` is out of date with the papers' "
+            f"speed columns (params/papers/) and scales.yaml {scale}; it is derived: run "
+            f"`pose use-scale {scale}`"
+        )
 
 
 def check_pipeline(registry: Registry, scale: str, dataset: str | None) -> None:
@@ -954,6 +1187,19 @@ def _cross_check(reg: Registry) -> None:
     check_official_weights(reg)
 
 
+def _check_topk_figures(row: TableRow, metric: str, where: str) -> None:
+    """paper.top1_error / top5_error belong to `metric: topk` tables and are percentages."""
+    for key in ("top1_error", "top5_error"):
+        value = getattr(row.paper, key)
+        if value is None:
+            continue
+        if metric != "topk":
+            raise ConfigError(f"{where}: paper.{key} is only read by a `metric: topk` table")
+        if not 0 <= value <= 100:
+            raise ConfigError(f"{where}: paper.{key} must be a percentage in 0..100, got "
+                              f"{value!r}")
+
+
 def _check_pckh_figures(row: TableRow, metric: str, where: str) -> None:
     """paper.pckh belongs to `metric: pckh` tables and holds PCKH_COLUMNS' percentages."""
     figures = row.paper.pckh
@@ -969,6 +1215,20 @@ def _check_pckh_figures(row: TableRow, metric: str, where: str) -> None:
            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100}
     if bad:
         raise ConfigError(f"{where}: paper.pckh values must be percentages in 0..100, got {bad}")
+
+
+def _check_paper_speed(row: TableRow, table: TableSpec, where: str) -> None:
+    """paper.speed names the table's speed columns and gives positive figures."""
+    figures = row.paper.speed or {}
+    known = [s.column for s in table.speed]
+    unknown = sorted(set(figures) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: paper.speed names {unknown}, not a column of the table's "
+                          f"`speed:` (columns: {known}), which says how each was measured")
+    bad = {k: v for k, v in figures.items()
+           if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0}
+    if bad:
+        raise ConfigError(f"{where}: paper.speed values must be positive numbers, got {bad}")
 
 
 def _check_sources(reg: Registry) -> None:
@@ -995,6 +1255,12 @@ def _check_sources(reg: Registry) -> None:
                         f"{'dataset' if split != 'test_dev' else 'registry'}'s sources "
                         f"({sorted(specs)}); add the source that fetches it"
                     )
+        cls = ds.classification
+        for split, rel in (("train", cls.train), ("val", cls.val)) if cls else ():
+            if reg.sources.owner_of(ds.path(rel)) not in specs:
+                raise ConfigError(f"{where}: {name}.classification.{split}: {ds.path(rel)} is in "
+                                  f"none of the dataset's sources ({sorted(specs)}); add the "
+                                  "source that fetches it")
     for model, spec in reg.models.items():
         pretrained = spec.get("pretrained")
         if pretrained and reg.sources.owner_of(pretrained) is None:
@@ -1003,6 +1269,8 @@ def _check_sources(reg: Registry) -> None:
     for tname, table in reg.tables.items():
         for row in table.typed_rows(f"{p}/papers/{tname}.yaml"):
             _check_pckh_figures(row, table.metric, f"{p}/papers/{tname}.yaml: row {row.label!r}")
+            _check_topk_figures(row, table.metric, f"{p}/papers/{tname}.yaml: row {row.label!r}")
+            _check_paper_speed(row, table, f"{p}/papers/{tname}.yaml: row {row.label!r}")
             if row.experiment not in reg.experiments:
                 raise ConfigError(
                     f"{p}/papers/{tname}.yaml: row {row.label!r} names unknown experiment "

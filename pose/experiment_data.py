@@ -10,11 +10,12 @@ from typing import Literal
 import torch
 
 from pose.config import ResolvedExperiment
+from pose.data.classification import ImageFolderDataset, list_samples
 from pose.data.coco import Instance, load_instances
 from pose.data.codec import HeatmapCodec
 from pose.data.dataset import TopDownDataset
 from pose.data.keypoint_sets import MPII
-from pose.errors import ConfigError
+from pose.errors import ConfigError, DataError
 
 Split = Literal["train", "val"]
 
@@ -26,13 +27,20 @@ def build_codec(exp: ResolvedExperiment) -> HeatmapCodec:
 
 def check_output_size(model: torch.nn.Module, exp: ResolvedExperiment) -> None:
     """The model's heatmaps must have the codec's size; a mismatch (e.g. a stride-32 backbone on
-    an input that is not a multiple of 32) is a configuration error, not a crash mid-epoch."""
+    an input that is not a multiple of 32) is a configuration error, not a crash mid-epoch. A
+    classifier must give one score per class of the dataset."""
     h, w = exp.input_hw
     was_training = model.training
     model.eval()
     with torch.no_grad():
         out = model(torch.zeros(1, 3, h, w, device=next(model.parameters()).device))
     model.train(was_training)
+    if is_classification(exp):
+        classes = exp.model_spec["num_classes"]
+        if tuple(out.shape) != (1, classes):
+            raise ConfigError(f"model {exp.model_name!r} gives outputs of shape "
+                              f"{tuple(out.shape)} for input {h}x{w}; expected (1, {classes})")
+        return
     out = out[-1] if isinstance(out, list | tuple) else out
     if tuple(out.shape[2:]) != exp.heatmap_hw:
         raise ConfigError(
@@ -42,15 +50,26 @@ def check_output_size(model: torch.nn.Module, exp: ResolvedExperiment) -> None:
         )
 
 
+def is_classification(exp: ResolvedExperiment) -> bool:
+    """An image classifier (DANet Table X): ImageFolder data, cross-entropy, top-1 / top-5."""
+    return exp.task == "classification"
+
+
 def uses_pckh(exp: ResolvedExperiment) -> bool:
     """MPII is scored with PCKh against gt_valid.mat; COCO-format data with OKS AP."""
-    return exp.keypoints is MPII
+    return not is_classification(exp) and exp.keypoints is MPII
 
 
 def protocol_boxes(exp: ResolvedExperiment, requested: str | None) -> str:
     """The boxes val is evaluated on: `requested`, else the recipe's. MPII's protocol has no
     person detector: every person is cropped at its annotated centre and scale (HRNet's mpii.py),
-    which counts as 'gt' whatever the (COCO) recipe says."""
+    which counts as 'gt' whatever the (COCO) recipe says. A classifier is tested on the
+    single central crop of every image ('single_crop'), never on boxes."""
+    if is_classification(exp):
+        if requested is not None:
+            raise ConfigError(f"experiment {exp.name!r} classifies images: it is evaluated on "
+                              "single central crops, not on person boxes (no --boxes)")
+        return "single_crop"
     if not uses_pckh(exp):
         return requested or exp.recipe.test.boxes
     if requested == "detections":
@@ -82,11 +101,33 @@ def boxes_source(exp: ResolvedExperiment, boxes: str) -> str | Path:
 
 
 def build_dataset(exp: ResolvedExperiment, split: Split, boxes: str = "gt") -> TopDownDataset:
-    """Train split: GT boxes and the recipe's augmentation. Val split: `boxes` (gt/detections)."""
+    """Train split: GT boxes and the recipe's augmentation. Val split: `boxes` (gt/detections).
+    A classifier's split is its class folders (pose.data.classification)."""
     train = split == "train"
+    if is_classification(exp):
+        return classification_dataset(exp, split)  # type: ignore[return-value]
     augment = exp.recipe.augment if train else None
     return TopDownDataset(_instances(exp, split, boxes), build_codec(exp), train=train,
                           augment=augment, seed=exp.seed, keypoints=exp.keypoints)
+
+
+def classification_dataset(exp: ResolvedExperiment, split: Split) -> ImageFolderDataset:
+    """The split's images and labels (val checked to have the training split's classes); a
+    check scale's subset is `train` training images spread evenly over the classes and the first
+    `val_images` val images spread alike."""
+    spec = exp.dataset.classification
+    assert spec is not None  # Registry.resolve refuses a classifier on a dataset without it
+    train_samples, classes = list_samples(exp.dataset.path(spec.train))
+    if len(classes) != spec.num_classes:
+        raise DataError(f"{exp.dataset.path(spec.train)}: {len(classes)} class folders, but "
+                        f"params/datasets.yaml: {exp.dataset_name}.classification.num_classes is "
+                        f"{spec.num_classes}")
+    samples = train_samples if split == "train" else \
+        list_samples(exp.dataset.path(spec.val), classes)[0]
+    if exp.subset is not None:
+        count = exp.subset.train if split == "train" else exp.subset.val_images
+        samples = samples[::max(1, len(samples) // count)][:count]
+    return ImageFolderDataset(samples, exp.input_hw, train=split == "train", seed=exp.seed)
 
 
 def first_images(instances: list[Instance], count: int) -> list[Instance]:
@@ -201,6 +242,8 @@ def evaluate_on_val(
     from pose.io import write_json
 
     dataset = dataset if dataset is not None else build_dataset(exp, "val", boxes)
+    if is_classification(exp):
+        return _topk_on_val(exp, model, dataset, results_out, progress)
     test = exp.recipe.test
     preds = predict_protocol(model, exp, dataset, progress)
     if uses_pckh(exp):
@@ -210,6 +253,20 @@ def evaluate_on_val(
         write_json(results_out, results, indent=None)
     return coco_keypoint_eval(exp.dataset.path(exp.dataset.val.annotations), results,
                               image_ids=evaluated_image_ids(exp, dataset))
+
+
+def _topk_on_val(exp: ResolvedExperiment, model: torch.nn.Module, dataset: ImageFolderDataset,
+                 results_out: Path | None, progress: bool) -> dict[str, float]:
+    """Single-crop top-1 / top-5 errors (percent); results_out gets every image's top 5."""
+    from pose.evaluate.topk import evaluate_classifier
+    from pose.io import write_json
+
+    stats, predictions = evaluate_classifier(model, dataset, max(1, min(64, exp.recipe.batch_size)),
+                                             exp.num_workers, progress)
+    if results_out is not None:
+        write_json(results_out, [{**p, "image": str(dataset.samples[p["index"]][0])}
+                                 for p in predictions], indent=None)
+    return stats
 
 
 def _pckh_on_val(exp: ResolvedExperiment, preds: list[dict], results_out: Path | None
@@ -241,5 +298,7 @@ def _pckh_on_val(exp: ResolvedExperiment, preds: list[dict], results_out: Path |
 
 def val_score(exp: ResolvedExperiment, stats: dict[str, float]) -> float:
     """The one figure per validation the training log keeps (train_log.csv `val_ap`, 0..1):
-    OKS AP, or on MPII the PCKh@0.5 Mean as a fraction."""
+    OKS AP, or on MPII the PCKh@0.5 Mean as a fraction, or a classifier's top-1 accuracy."""
+    if is_classification(exp):
+        return 1.0 - stats["top1_error"] / 100.0
     return stats["Mean"] / 100.0 if uses_pckh(exp) else stats["AP"]

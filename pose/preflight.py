@@ -94,7 +94,7 @@ def paper_batch_per_gpu(registry: Registry, exp: ResolvedExperiment) -> tuple[in
     """(per-GPU batch, GPUs) of the full-scale run: the paper recipe's total batch split over
     the experiment's GPUs, whatever the check scale trains with."""
     spec = registry.experiments[exp.name]
-    return max(1, registry.recipes[spec.recipe].batch_size // spec.gpus), spec.gpus
+    return max(1, registry.recipes[spec.recipe].total_batch(spec.gpus) // spec.gpus), spec.gpus
 
 
 def run_preflight(registry: Registry, exp: ResolvedExperiment, dataset: str | None = None,
@@ -121,6 +121,8 @@ def run_preflight(registry: Registry, exp: ResolvedExperiment, dataset: str | No
         stage = "evaluate"
         stats = evaluate_stage(exp, None, None, progress)
         record["ap"] = stats.get("AP", stats.get("Mean"))
+        # a classifier's figures (DANet Table X) in their place
+        record.update({k: stats[k] for k in ("top1_error", "top5_error") if k in stats})
     except TrainingPreempted:
         raise
     except Exception as err:  # recorded: the other experiments go on

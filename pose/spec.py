@@ -101,10 +101,24 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:
         raise ConfigError(f"{where}: {err}") from err
 
 
+# Field metadata of a key added after runs were recorded: to_dict leaves it out while it holds
+# its default, so the hashes of every entry that does not set it stay as they were.
+OMIT_DEFAULT = {"omit_default": True}
+
+
+def _omitted(obj: Any, f: dataclasses.Field) -> bool:
+    if not f.metadata.get("omit_default"):
+        return False
+    default = (f.default if f.default is not dataclasses.MISSING
+               else f.default_factory())  # type: ignore[misc]
+    return getattr(obj, f.name) == default
+
+
 def to_dict(obj: Any) -> Any:
-    """Plain (YAML-dumpable) form of a dataclass tree."""
+    """Plain (YAML-dumpable) form of a dataclass tree (OMIT_DEFAULT fields only when set)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not _omitted(obj, f)}
     if isinstance(obj, list | tuple):
         return [to_dict(v) for v in obj]
     if isinstance(obj, Mapping):

@@ -186,7 +186,7 @@ def evaluate_stage(
         "dataset": exp.dataset_name,
         "boxes": boxes,
         "input": format_input(exp.input_hw),
-        "flip_test": exp.recipe.test.flip_test,
+        "flip_test": exp.recipe.test.flip_test and exp.task == "keypoints",
         "epochs": None if weights is not None else trained_epochs(payload),
         **({"weights": str(weights)} if weights is not None else {}),
         **{k: str(v) for k, v in files.items() if v is not None},

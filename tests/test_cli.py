@@ -159,6 +159,7 @@ def test_use_scale_rewrites_pipeline_and_a_stale_one_stops_commands_at_its_scale
             "model": "hrnet_w32", "recipe": "hrnet", "init": "pose/models/pretrained.py",
             "train_hash": load_registry(Path("params")).resolve(TINY_TRAIN[0], "tiny").train_hash,
         }},
+        "speed": {},
     }
     code, _, _ = run(["--params", "params", "table", "baselines"], capsys)
     assert code == 0
@@ -178,7 +179,7 @@ def test_fetch_names_a_file_to_place_by_hand(
             "missing") in err
     assert "deep-high-resolution-net.pytorch" in err and "checked by content" in err
     assert not (tmp_path / "data/coco/person_detection_results").exists()
-    code, _, err = run(["fetch", "imagenet"], capsys)
+    code, _, err = run(["fetch", "imagenet_resnet50"], capsys)
     assert code == 2 and "neither a source" in err and "imagenet_resnet" in err
 
 

@@ -235,11 +235,24 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
                 "train_hash": hashes["simplebaseline_r50_256x192"],
             },
         },
+        "speed": {},  # timing runs at a scale on the papers' own data only
     }
     assert load_registry(params).default_scale == "smoke"
     use_scale_stage(params, "full")
     reg = load_registry(params)
     assert (reg.default_scale, reg.pipeline["dataset"]) == ("full", "coco")
+    # DANet-72's CPU speed (Sec. IV-B) is one of DVC's speed stages, as a Snakemake speed job
+    danet = {k: v for k, v in reg.pipeline["speed"].items() if k.startswith("danet_72_256x192--")}
+    assert len(danet) == 1
+    (job,) = danet.values()
+    assert job["command"].startswith("pose --no-progress speed danet_72 --input 256x192 --device "
+                                     "cpu --persons 1000 --threads 8")
+    assert job["command"].endswith(f"--out {job['out']}") and job["out"].startswith("runs/speed/")
+    _edit(params / "pipeline.yaml", lambda d: d["speed"].pop(next(iter(danet))))
+    with pytest.raises(ConfigError, match=r"`speed` is out of date .*pose use-scale full"):
+        load_registry(params)
+    use_scale_stage(params, "full")
+    reg = load_registry(params)
     # full trains every experiment; a pipeline run covers one dataset (COCO by default)
     on_coco = [e for e, spec in reg.experiments.items() if spec.dataset == "coco"]
     assert list(reg.pipeline["train"]) == on_coco == reg.trained_experiments("full", "coco")
@@ -249,12 +262,17 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
         "imagenet_hrnet", "imagenet_resnet"]
     assert reg.pipeline["train"]["simplebaseline_r50_256x192"]["init"] == "data/pretrained/resnet"
     assert reg.pipeline["train"]["hrnet_w32_256x192"]["init"] == "data/pretrained/hrnet"
-    # the rest of full's experiments: MPII's, in a pipeline of their own
+    # the rest of full's experiments: MPII's and ImageNet's, each in a pipeline of their own
     use_scale_stage(params, "full", "mpii")
     reg = load_registry(params)
-    assert sorted(on_coco + list(reg.pipeline["train"])) == sorted(reg.experiments)
+    on_mpii = list(reg.pipeline["train"])
     assert list(reg.pipeline["data"]) == ["mpii_images", "mpii_annotations"]
-    with pytest.raises(ConfigError, match=r"dataset\(s\) \['coco', 'mpii'\].*'synthetic'"):
+    use_scale_stage(params, "full", "imagenet")
+    reg = load_registry(params)
+    assert list(reg.pipeline["data"]) == ["imagenet"]
+    assert sorted(on_coco + on_mpii + list(reg.pipeline["train"])) == sorted(reg.experiments)
+    with pytest.raises(ConfigError,
+                       match=r"dataset\(s\) \['coco', 'imagenet', 'mpii'\].*'synthetic'"):
         use_scale_stage(params, "full", "synthetic")
 
 
@@ -370,3 +388,72 @@ def test_use_scale_with_a_dataset_the_scale_does_not_take_names_the_ones_it_does
         "scale 'smoke' trains on dataset(s) ['synthetic'], not 'coco': name one of "
         "['synthetic'] (`pose use-scale smoke --dataset synthetic`, or `dataset` in "
         f"{params}/pipeline.yaml or the profile's config)")
+
+
+# ---- the recipe's batch: the total (batch_size) or each GPU's share (batch_per_gpu)
+def test_batch_per_gpu_resolves_to_the_total_over_the_experiments_gpus(params: Path) -> None:
+    _edit(params / "recipes.yaml", lambda d: (d["hrnet"].pop("batch_size"),
+                                              d["hrnet"].update(batch_per_gpu=24)))
+    _edit(params / "experiments.yaml",
+          lambda d: d["experiments"]["hrnet_w32_384x288"].update(gpus=2))
+    reg = load_registry(params, check_pipeline=False)
+    full = reg.resolve("hrnet_w32_256x192", "full")  # gpus 4
+    assert (full.recipe.batch_size, full.recipe.batch_per_gpu) == (96, None)
+    assert reg.resolve("hrnet_w32_384x288", "full").recipe.batch_size == 48  # gpus 2
+    # the resolved record holds the total only
+    assert "batch_per_gpu" not in full.to_dict()["recipe"]
+    assert full.to_dict()["recipe"]["batch_size"] == 96
+    # a scale's batch replaces the recipe's, whichever key either names
+    assert reg.resolve("hrnet_w32_256x192", "smoke", "synthetic").recipe.batch_size == 16
+
+
+def test_per_gpu_and_total_batch_of_the_same_training_have_one_train_hash(params: Path) -> None:
+    """32 per GPU on 4 GPUs is the training of a total batch of 128: same weights, same hash."""
+    before = load_registry(params, check_pipeline=False).resolve("hrnet_w32_256x192", "full")
+    _edit(params / "recipes.yaml", lambda d: (d["hrnet"].pop("batch_size"),
+                                              d["hrnet"].update(batch_per_gpu=32)))
+    after = load_registry(params, check_pipeline=False).resolve("hrnet_w32_256x192", "full")
+    assert before.recipe.batch_size == after.recipe.batch_size == 128
+    assert (after.train_hash, after.config_hash) == (before.train_hash, before.config_hash)
+
+
+@pytest.mark.parametrize("batch, message", [
+    ({"batch_size": 64, "batch_per_gpu": 8},
+     r"recipes.yaml: dnanet: give exactly one of batch_size .* and batch_per_gpu .*; got "
+     r"batch_size: 64, batch_per_gpu: 8"),
+    ({}, r"recipes.yaml: dnanet: give exactly one of batch_size .*; got neither"),
+    ({"batch_per_gpu": 0}, r"recipes.yaml: dnanet: batch_per_gpu: must be > 0, got 0"),
+])
+def test_a_recipe_gives_its_batch_once(params: Path, batch: dict, message: str) -> None:
+    def edit(d: dict) -> None:
+        d["dnanet"].pop("batch_size")
+        d["dnanet"].update(batch)
+
+    _edit(params / "recipes.yaml", edit)
+    with pytest.raises(ConfigError, match=message):
+        load_registry(params, check_pipeline=False)
+
+
+def test_paper_recipes_resolve_to_their_stated_totals() -> None:
+    """DNANet 64 and RAM+GPR 32 are totals (8 per GPU); HRNet-W48 384x288 24 per GPU x 4."""
+    from pose.preflight import paper_batch_per_gpu
+
+    reg = load_registry(ROOT / "params", check_pipeline=False)
+    for name, total, gpus in (("dnanet_w48_384x288", 64, 8), ("ram_gpr_w48_384x288", 32, 4),
+                              ("hrnet_w48_384x288", 96, 4), ("hrnet_w48_256x192", 128, 4)):
+        assert reg.resolve(name, "full").recipe.batch_size == total, name
+        assert paper_batch_per_gpu(reg, reg.resolve(name, "preflight", "synthetic")) == (
+            total // gpus, gpus), name
+
+
+def test_schedule_update_is_recorded_only_when_set(params: Path) -> None:
+    """`update: epoch` is the default and absent from the record (hashes of runs made before the
+    key existed stay); `iteration` is recorded, and a step schedule refuses it."""
+    reg = load_registry(params, check_pipeline=False)
+    assert "update" not in reg.resolve("hrnet_w32_256x192", "full").to_dict()["recipe"]["schedule"]
+    assert reg.resolve("dnanet_w32_256x192", "full").to_dict()["recipe"]["schedule"][
+        "update"] == "iteration"
+    _edit(params / "recipes.yaml", lambda d: d["hrnet"]["schedule"].update(update="iteration"))
+    with pytest.raises(ConfigError, match=r"recipes.yaml: hrnet.schedule: update: 'iteration' "
+                                          r"applies to the sgdr and linear"):
+        load_registry(params, check_pipeline=False)

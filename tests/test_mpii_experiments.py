@@ -4,6 +4,7 @@ DANet's Table VIII with the PCKh columns beside the paper's."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -91,6 +92,25 @@ def test_resolved_num_joints_follows_the_dataset() -> None:
         assert reg.resolve(name, "smoke").model_spec["num_joints"] == 17
     coco = reg.resolve("danet_72_256x192", "full")
     assert coco.model_spec == reg.model("danet_72") and coco.model_spec["num_joints"] == 17
+
+
+COCO_TRAIN_PERSONS = 149_813  # COCO train2017's person instances with keypoints
+MPII_TRAIN_PERSONS = 22_246   # annot/train.json of the official HRNet layout
+
+
+def test_mpii_recipe_is_danets_with_the_same_sample_budget() -> None:
+    """DANet's '2.8x10^7 iterations' is a number of training samples: the MPII recipe keeps it
+    (to within one epoch of each dataset), and every other choice of DANet's COCO recipe but
+    the test blur (9x9 on MPII, the MSPN / RSN code's MPII kernel)."""
+    reg = load_registry(ROOT / "params", check_pipeline=False)
+    coco = reg.resolve("danet_72_256x192", "full").recipe
+    for name in MPII_EXPERIMENTS:
+        recipe = reg.resolve(name, "full").recipe
+        assert abs(recipe.epochs * MPII_TRAIN_PERSONS - 2.8e7) <= MPII_TRAIN_PERSONS / 2
+        assert abs(coco.epochs * COCO_TRAIN_PERSONS - 2.8e7) <= COCO_TRAIN_PERSONS / 2
+        same = ("optimizer", "schedule", "batch_size", "augment", "loss", "sigma")
+        assert all(getattr(recipe, key) == getattr(coco, key) for key in same)
+        assert recipe.test == dataclasses.replace(coco.test, blur_kernel=9)
 
 
 def test_mpii_training_samples_have_16_joints_and_mpii_flips(project: Path) -> None:

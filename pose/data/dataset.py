@@ -8,9 +8,9 @@ the same samples as an uninterrupted one).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ from pose.data.codec import HeatmapCodec
 from pose.data.keypoint_sets import COCO, KeypointSet
 from pose.data.keypoints import FLIP_PAIRS, UPPER_BODY_IDS
 from pose.data.transforms import (
+    SAMPLING_LAWS,
     affine_points,
     cutout_mask,
     flip_joints,
@@ -32,6 +33,7 @@ from pose.data.transforms import (
     random_scale,
 )
 from pose.errors import ConfigError, DataError
+from pose.spec import OMIT_DEFAULT
 
 
 @dataclass
@@ -42,10 +44,18 @@ class AugmentConfig:
     with probability `cutout_prob` a training sample's network input gets `cutout_holes` square
     holes of side `cutout_size` × the input width (so the hole scales with the input size),
     zeroed after normalisation (i.e. set to the mean colour), as the reference code does.
+
+    `scale_law` / `rotation_law` pick how the scale multiplier and the rotation are drawn
+    (pose.data.transforms.SAMPLING_LAWS): "normal" is the official clipped normal; "uniform"
+    draws the scale from `scale_range` (default 1 ± scale_factor; scale_factor is not read
+    when scale_range is set) and the rotation from ±rotation_factor.
     """
 
     scale_factor: float = 0.35
+    scale_law: Literal["normal", "uniform"] = field(default="normal", metadata=OMIT_DEFAULT)
+    scale_range: tuple[float, float] | None = field(default=None, metadata=OMIT_DEFAULT)
     rotation_factor: float = 45
+    rotation_law: Literal["normal", "uniform"] = field(default="normal", metadata=OMIT_DEFAULT)
     rotation_prob: float = 0.6
     flip: bool = True
     half_body_prob: float = 0.3
@@ -64,6 +74,19 @@ class AugmentConfig:
                 raise ConfigError(f"{key}: must be in [0, 1], got {value!r}")
         if self.cutout_holes < 1:
             raise ConfigError(f"cutout_holes: must be >= 1, got {self.cutout_holes!r}")
+        for key in ("scale_law", "rotation_law"):
+            if getattr(self, key) not in SAMPLING_LAWS:
+                raise ConfigError(f"{key}: must be one of {SAMPLING_LAWS}, got "
+                                  f"{getattr(self, key)!r}")
+        if self.scale_range is not None:
+            object.__setattr__(self, "scale_range", tuple(self.scale_range))  # YAML gives a list
+            if self.scale_law != "uniform":
+                raise ConfigError(f"scale_range: {list(self.scale_range)} is read by the uniform "
+                                  f"law only; set scale_law: uniform (got {self.scale_law!r})")
+            lo, hi = self.scale_range
+            if not 0.0 < lo < hi:
+                raise ConfigError(f"scale_range: expected [low, high] with 0 < low < high, got "
+                                  f"{list(self.scale_range)}")
 
 
 @dataclass
@@ -92,8 +115,9 @@ def augment_crop(joints: np.ndarray, visible: np.ndarray, center: np.ndarray,
                                       cfg.half_body_scale)
         if half is not None:
             center, scale = half
-    scale = (scale * random_scale(rng, cfg.scale_factor)).astype(np.float32)
-    rotation = random_rotation(rng, cfg.rotation_factor, cfg.rotation_prob)
+    scale = (scale * random_scale(rng, cfg.scale_factor, cfg.scale_law, cfg.scale_range)
+             ).astype(np.float32)
+    rotation = random_rotation(rng, cfg.rotation_factor, cfg.rotation_prob, cfg.rotation_law)
     flip = bool(cfg.flip and rng.random() <= 0.5)
     if flip:
         joints, visible = flip_joints(joints, visible, image_width, flip_pairs)

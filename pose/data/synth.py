@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -386,8 +387,10 @@ def _write_split(root: Path, cfg: SynthConfig, split: str, count: int,
     return dets
 
 
-def write_synthetic_dataset(root: Path, cfg: SynthConfig, progress: bool = True) -> None:
-    """Generate the dataset into `root` atomically: on any failure `root` is left untouched."""
+def write_synthetic_dataset(root: Path, cfg: SynthConfig, progress: bool = True,
+                            extra: Callable[[Path], Any] | None = None) -> None:
+    """Generate the dataset into `root` atomically: on any failure `root` is left untouched.
+    `extra` writes more of the dataset (its classification splits) into the folder being made."""
     root = Path(root)
     total = cfg.num_train + cfg.num_val
     with atomic_dir(root) as tmp, tqdm(total=total, desc="synth", unit="img",
@@ -396,3 +399,5 @@ def write_synthetic_dataset(root: Path, cfg: SynthConfig, progress: bool = True)
         for split, count in (("train", cfg.num_train), ("val", cfg.num_val)):
             dets = _write_split(tmp, cfg, split, count, bar)
         write_json(tmp / "detections" / "person_detections_val.json", dets, indent=None)
+        if extra is not None:
+            extra(tmp)

@@ -126,15 +126,35 @@ def half_body_center_scale(joints: np.ndarray, visible: np.ndarray, rng: np.rand
     return center.astype(np.float32), scale.astype(np.float32)
 
 
-def random_scale(rng: np.random.Generator, factor: float) -> float:
-    """Multiplier for the scale: N(0,1)·factor + 1 clipped to [1 − factor, 1 + factor]."""
+# How a scale multiplier or a rotation is drawn: "normal", the official HRNet / SimpleBaseline
+# code's clipped normal; "uniform", uniform over a range (the MSPN / RSN code, and the papers that
+# state their augmentation as ranges).
+SAMPLING_LAWS = ("normal", "uniform")
+
+
+def random_scale(rng: np.random.Generator, factor: float, law: str = "normal",
+                 bounds: tuple[float, float] | None = None) -> float:
+    """Multiplier for the scale. "normal": N(0,1)·factor + 1 clipped to [1 − factor, 1 + factor]
+    (about 32% of draws land on a bound at factor 0.35). "uniform": U(lo, hi) over `bounds`,
+    by default [1 − factor, 1 + factor]."""
+    if law == "uniform":
+        lo, hi = bounds if bounds is not None else (1.0 - factor, 1.0 + factor)
+        return float(rng.uniform(lo, hi))
+    if law != "normal":
+        raise ValueError(f"scale law must be one of {SAMPLING_LAWS}, got {law!r}")
     return float(np.clip(rng.standard_normal() * factor + 1.0, 1.0 - factor, 1.0 + factor))
 
 
-def random_rotation(rng: np.random.Generator, factor: float, prob: float) -> float:
-    """Rotation in degrees: N(0,1)·factor clipped to ±2·factor with probability `prob`, else 0
-    (the probability draw comes first, as in the official conditional expression)."""
+def random_rotation(rng: np.random.Generator, factor: float, prob: float,
+                    law: str = "normal") -> float:
+    """Rotation in degrees with probability `prob`, else 0 (the probability draw comes first, as
+    in the official conditional expression). "normal": N(0,1)·factor clipped to ±2·factor (at
+    factor 45 about 32% of draws fall beyond ±45). "uniform": U(−factor, factor)."""
+    if law not in SAMPLING_LAWS:
+        raise ValueError(f"rotation law must be one of {SAMPLING_LAWS}, got {law!r}")
     if rng.random() <= prob:
+        if law == "uniform":
+            return float(rng.uniform(-factor, factor))
         return float(np.clip(rng.standard_normal() * factor, -2.0 * factor, 2.0 * factor))
     return 0.0
 

@@ -1,4 +1,5 @@
-"""Heatmap regression losses of the official HRNet / SimpleBaseline code, and CPN's OHKM."""
+"""Heatmap regression losses of the official HRNet / SimpleBaseline code, CPN's OHKM, and the
+classifiers' cross-entropy (DANet Table X)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,19 @@ class JointsOHKMMSELoss(nn.Module):
         return hardest.mean(dim=1).mean()
 
 
+class ClassificationLoss(nn.Module):
+    """Softmax cross-entropy of (B, classes) logits against (B,) labels, in train_step's
+    (output, target, target_weight) signature (the weight is every sample's 1)."""
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor,
+                target_weight: torch.Tensor | None = None) -> torch.Tensor:
+        return nn.functional.cross_entropy(output, target)
+
+
 def build_loss(spec: LossSpec) -> nn.Module:
     """The loss a recipe names."""
+    if spec.type == "cross_entropy":
+        return ClassificationLoss()
     if spec.type == "mse":
         return JointsMSELoss(spec.use_target_weight)
     if spec.type == "ohkm":

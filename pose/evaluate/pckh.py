@@ -1,4 +1,5 @@
-"""PCKh on MPII, computed as the official HRNet code (and MPII's own toolkit) computes it.
+"""PCKh on MPII, as the benchmark's evaluation toolkit (evalMPII: getDistPCKh, computePCK,
+genTablePCK) scores the test set of DANet's Table VIII.
 
 Coordinates: predictions come in 0-based image pixels (what the decoder gives); the ground truth
 of gt_valid.mat is MATLAB's 1-based pixels. Like HRNet's mpii.py, 1 is added to every
@@ -8,11 +9,13 @@ Per joint j over the persons where j is not missing in the ground truth:
     head size   = 0.6 × ‖(x2, y2) − (x1, y1)‖ of the person's head box (SC_BIAS 0.6)
     correct     = ‖pred − gt‖ / head size <= threshold
     PCKh[j]     = 100 × correct count / visible count
-A group of Table VIII is the plain mean of its joints' PCKh (Shoulder = mean of both shoulders,
-Head = head top alone). Mean covers every joint but pelvis and thorax, each weighted by its
-visible count, i.e. all correct joints / all visible joints. Mean@0.1 is that mean at
-threshold 0.1 (HRNet's code reads row 11 of its 0.01-step table, which is 0.11; mmpose reads
-row 10, 0.1, which is what the name says and what is used here).
+The toolkit keeps 14 joints (pelvis and thorax dropped). A group of Table VIII is the plain mean
+of its joints' PCKh, the toolkit's pairs: Head = (upper neck + head top) / 2, Shoulder = both
+shoulders, and so on. Mean is the toolkit's Total: all 14 joints pooled, i.e. all correct
+joints / all visible joints. HRNet's mpii.py computes the same per-joint PCKh and Mean, but
+prints the head top alone as "Head", so its validation Head column is not the benchmark's.
+Mean@0.1 is that mean at threshold 0.1 (HRNet's code reads row 11 of its 0.01-step table,
+which is 0.11; mmpose reads row 10, 0.1, which is what the name says and what is used here).
 """
 
 from __future__ import annotations

@@ -138,6 +138,9 @@ def fetch_source(sources: Sources, name: str, progress: bool = True,
                         "fetched")
     if spec.path.exists():
         return _verify_existing(name, spec)
+    if spec.manual:
+        raise DataError(f"{spec.path}: missing. This folder is not downloadable by the "
+                        f"pipeline; place it there by hand: {spec.manual.strip()}")
     manual = [f for f in spec.files if f.url is None]
     if manual and spec.partial:
         raise DataError(

@@ -144,6 +144,31 @@ def _check_mpii(folder: Path, spec: Any, shown: Path) -> dict:
     return out
 
 
+def _check_image_folders(folder: Path, splits: Any, shown: Path) -> dict:
+    """Classification splits in the ImageFolder layout (`<split>/<class>/<image>`): per split
+    the number of class folders and of images, and the same classes in every split (a val folder
+    still flat, as ILSVRC2012_img_val.tar unpacks, is rejected here)."""
+    if not isinstance(splits, dict) or not splits:
+        raise DataError(f"{shown}: image_folders check needs {{split: {{classes, images}}}}")
+    out, first = {}, None
+    for split, want in splits.items():
+        root = folder / split
+        if not root.is_dir():
+            raise DataError(f"{shown / split}: not a folder (expected {split}/<class>/<image>)")
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+        images = sum(count_images(root / c) for c in classes)
+        for key, found in (("classes", len(classes)), ("images", images)):
+            if found != want.get(key, found) or found == 0:
+                raise DataError(f"{shown / split}: {found} {key}, expected {want.get(key)}; "
+                                "the folder is incomplete or not in the ImageFolder layout "
+                                f"({split}/<class>/<image>)")
+        if first is not None and classes != first[1]:
+            raise DataError(f"{shown / split}: its class folders differ from {first[0]}'s")
+        first = first or (split, classes)
+        out[split] = {"classes": len(classes), "images": images}
+    return out
+
+
 CHECKS: dict[str, Callable[[Path, Any, Path], dict]] = {
     "images": _check_images,
     "coco_keypoints": _check_coco_keypoints,
@@ -152,6 +177,7 @@ CHECKS: dict[str, Callable[[Path, Any, Path], dict]] = {
     "state_dict": _check_state_dict,
     "mpii_annotations": _check_mpii,
     "plain_state_dicts": _check_plain_state_dicts,
+    "image_folders": _check_image_folders,
 }
 
 

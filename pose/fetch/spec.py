@@ -19,7 +19,7 @@ from pose.spec import from_dict
 
 HEX = re.compile(r"^[0-9a-f]+$")
 CHECK_KINDS = ("images", "coco_keypoints", "image_info", "detections", "state_dict",
-               "mpii_annotations", "plain_state_dicts")
+               "mpii_annotations", "plain_state_dicts", "image_folders")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ class SourceSpec:
     # Files placed by hand of which any non-empty subset is useful (the published pose weights):
     # the present ones are verified, the absent ones listed, not an error.
     partial: bool = False
+    # A folder placed by hand as a whole (ImageNet in the ImageFolder layout): where to get it
+    # and how to lay it out. It has no `files`; its layout check is what verifies it.
+    manual: str | None = None
 
     @property
     def path(self) -> Path:
@@ -144,8 +147,12 @@ def _check_file(spec: FileSpec, where: str) -> None:
 
 
 def _check_source(name: str, spec: SourceSpec, where: str) -> None:
-    if spec.generate is None and not spec.files:
-        raise ConfigError(f"{where}: a source needs `files` (or `generate`)")
+    if spec.generate is None and not spec.files and not spec.manual:
+        raise ConfigError(f"{where}: a source needs `files` (or `generate`, or `manual` for a "
+                          "folder placed by hand)")
+    if spec.manual and (spec.files or spec.generate is not None or not spec.check):
+        raise ConfigError(f"{where}.manual: a folder placed by hand has no `files` nor "
+                          "`generate`, and needs a `check` of its layout")
     unknown = sorted(set(spec.check) - set(CHECK_KINDS))
     if unknown:
         raise ConfigError(f"{where}.check: unknown check(s) {unknown}; expected some of "
@@ -175,7 +182,7 @@ def load_sources(params_dir: str | Path) -> Sources:
                  for i, f in enumerate(raw.get("files") or [])]
         spec = from_dict(SourceSpec, {**raw, "files": []}, where)
         spec = SourceSpec(out=spec.out, files=files, check=spec.check, generate=spec.generate,
-                          note=spec.note, partial=spec.partial)
+                          note=spec.note, partial=spec.partial, manual=spec.manual)
         _check_source(name, spec, where)
         sources[name] = spec
     outs = [s.path for s in sources.values()]

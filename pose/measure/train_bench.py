@@ -43,7 +43,9 @@ def bench_experiment(registry: Registry, name: str, scale: str) -> tuple[Resolve
         raise ConfigError(f"bench-train: no experiment of experiments.yaml uses model {name!r}, "
                           "so it has no recipe to train with")
     template = registry.resolve(users[0], scale)
-    spec = {**registry.model(name), "num_joints": template.keypoints.num_joints}
+    # the outputs the template's dataset gives (its joints, or a classifier's classes)
+    spec = {**registry.model(name), **{k: template.model_spec[k] for k in
+                                       ("num_joints", "num_classes") if k in template.model_spec}}
     return replace(template, model_name=name, model_spec=spec,
                    input_hw=template.paper_input), False
 

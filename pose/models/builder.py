@@ -10,11 +10,13 @@ import yaml
 from torch import nn
 
 from pose.errors import ConfigError
+from pose.models.classifier import DenseClassifier
 from pose.models.danet import DANet
 from pose.models.frsbn import FRSBN
 from pose.models.hrnet import HRNet
 from pose.models.simplebaseline import SimpleBaseline
 from pose.models.spec import (
+    ClassifierSpec,
     DANetSpec,
     FRSBNSpec,
     HRNetSpec,
@@ -37,6 +39,7 @@ BUILDERS: dict[type, Callable[[Any], nn.Module]] = {
     SimpleBaselineSpec: SimpleBaseline,
     FRSBNSpec: FRSBN,
     DANetSpec: DANet,
+    ClassifierSpec: DenseClassifier,
 }
 
 

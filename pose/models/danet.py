@@ -31,7 +31,8 @@ class DANet(nn.Module):
         assert isinstance(head, RegressorHeadSpec)  # guaranteed by DANetSpec.head_types
         self.backbone = make_backbone(spec)
         self.pyramid = SinglePyramid(self.backbone.stage_channels, spec.pyramid_width,
-                                     spec.fusion, spec.sfu_hidden, spec.sfu_kernel)
+                                     spec.fusion, spec.sfu_hidden, spec.sfu_kernel,
+                                     spec.upsample)
         self.regressor = Regressor(spec.pyramid_width, spec.num_joints, head.final_kernel)
         init_weights(self)
 

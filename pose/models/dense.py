@@ -34,26 +34,27 @@ def bn_relu_conv(in_ch: int, out_ch: int, kernel: int, groups: int = 1) -> nn.Se
     )
 
 
-def pointwise_depthwise(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
-    """BN-ReLU-1x1 conv to `out_ch`, then BN and a k x k depthwise conv: the map generator of
-    xunit (Kligvasser et al.), which MAU's psi and xunit share (DANet: 'similar settings can also
-    be found in [23], [24]')."""
-    return nn.Sequential(
-        *bn_relu_conv(in_ch, out_ch, 1),
-        nn.BatchNorm2d(out_ch, momentum=BN_MOMENTUM),
-        nn.Conv2d(out_ch, out_ch, kernel, padding=kernel // 2, groups=out_ch, bias=False),
-    )
+def pointwise_depthwise(in_ch: int, out_ch: int, kernel: int, relu: bool) -> nn.Sequential:
+    """BN-ReLU-1x1 conv to `out_ch`, then BN[-ReLU] and a k x k depthwise conv. Without the second
+    ReLU it is the xunit map generator (BN straight into the depthwise conv); with it, two of
+    Fig. 4's BN-ReLU-conv blocks, MAU's psi (DANet: 'similar settings can also be found in [23],
+    [24]'). Module indices are those of one flat Sequential."""
+    depthwise = bn_relu_conv(out_ch, out_ch, kernel, groups=out_ch)
+    if not relu:
+        del depthwise[1]
+    return nn.Sequential(*bn_relu_conv(in_ch, out_ch, 1), *depthwise)
 
 
 class MaskAttentionUnit(nn.Module):
     """MAU (eq. 1): M = Sigmoid(Abs(psi(f_p))) is high where the layer input f_p already responds;
     the new features are multiplied by (1 - M) so that what f_p represents is masked out of them
     (`mode` "times" / "one_plus" are Table VI's MAU-Variant1 / -2). psi maps f_p to one map per
-    new channel: 1x1 conv to the growth width, then a 9x9 depthwise conv."""
+    new channel: BN-ReLU-1x1 conv to the growth width, then BN-ReLU-9x9 depthwise conv (Fig. 4's
+    k x k blocks are all BN-ReLU-conv)."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int, mode: str) -> None:
         super().__init__()
-        self.psi = pointwise_depthwise(in_ch, out_ch, kernel)
+        self.psi = pointwise_depthwise(in_ch, out_ch, kernel, relu=True)
         self.mode = mode
         self.factor = MAU_FACTORS[mode]
 
@@ -74,7 +75,7 @@ class XUnit(nn.Module):
 
     def __init__(self, channels: int, kernel: int) -> None:
         super().__init__()
-        self.features = pointwise_depthwise(channels, channels, kernel)
+        self.features = pointwise_depthwise(channels, channels, kernel, relu=False)
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         return torch.exp(-self.features(x).square())
@@ -89,7 +90,8 @@ class DenseLayer(nn.Module):
 
     `cau_position` says which input the channel weights C = CA(f_p) scale (Table V):
     "before_bottleneck" phi's only (OAB), "before_split" both phi's and the MAU's, "before_mask"
-    the MAU's only."""
+    the MAU's only. C scales f_p itself, before the first BN of phi / psi (eq. 2: phi(f_p x C));
+    in training that BN cancels the part of C shared by the batch."""
 
     def __init__(self, in_ch: int, spec: DenseBackboneSpec) -> None:
         super().__init__()

@@ -1,7 +1,8 @@
 """HRNet for pose (Sun et al., CVPR 2019), built from an HRNetSpec, with the variants of the papers
 composed in by spec keys: gates inside residual units (DNANet cDNA/sDNA), resolution-weighted
-fusion (rDNA, RAM), fine-to-coarse connections (DNANet), attention modules at stage inputs
-(Efficient HRNet) and the pyramid regressor (DNANet, GPR). Module names follow the official
+fusion (rDNA, RAM), new branches made from every branch at stage transitions (RAM's M -> N),
+fine-to-coarse connections (DNANet), attention modules at stage inputs (Efficient HRNet) and the
+pyramid regressor (DNANet, GPR). Module names follow the official
 pose_hrnet (conv1, bn1, conv2, bn2, layer1, transitionK, stageK+1 with branches / fuse_layers,
 final_layer), so official checkpoints load by name into the plain model."""
 
@@ -113,19 +114,51 @@ class HighResolutionModule(nn.Module):
         return fused
 
 
-def _transition(prev: Sequence[int], cur: Sequence[int]) -> nn.ModuleList:
+def _transition(prev: Sequence[int], cur: Sequence[int], last_relu: bool = True
+                ) -> nn.ModuleList:
     """Adapt existing branches (3x3 conv when channels change) and spawn new ones by stride-2
-    3x3 convs from the lowest-resolution branch."""
+    3x3 convs from the lowest-resolution branch. `last_relu` False leaves the ReLU of a new
+    branch's last conv to the fusion that adds it to other terms (a ReLU holds no weights, so
+    the state-dict names stay the official ones)."""
     layers: list[nn.Module] = []
     for i, c in enumerate(cur):
         if i < len(prev):
             layers.append(nn.Identity() if prev[i] == c else conv_bn(prev[i], c, kernel=3))
             continue
         n_new = i + 1 - len(prev)
-        steps = [conv_bn(prev[-1], c if k == n_new - 1 else prev[-1], kernel=3, stride=2)
+        steps = [conv_bn(prev[-1], c if k == n_new - 1 else prev[-1], kernel=3, stride=2,
+                         relu=last_relu or k < n_new - 1)
                  for k in range(n_new)]
         layers.append(nn.Sequential(*steps))
     return nn.ModuleList(layers)
+
+
+class NewBranchFusion(nn.Module):
+    """The new branch of a stage transition made from all M branches (RAM's module with M inputs
+    and N = M + 1 outputs; the first M are the stage's last fusion): every branch but the lowest
+    is brought to the new resolution by HRNet's down-path (stride-2 3x3 convs, the last to the
+    new width, no ReLU), the lowest by HRNet's own transition conv (kept under its official
+    name, given here as `lowest`), and the M terms are summed, weighted per input as the
+    model's `fusion` weighs (none for "sum"), then ReLU'd, like every HRNet fusion output."""
+
+    def __init__(self, channels: Sequence[int], fusion: str) -> None:
+        super().__init__()
+        new = len(channels) - 1  # index of the new branch; channels[:new] are the inputs
+        if new < 2:
+            raise ValueError(f"needs at least two input branches, got {list(channels[:new])}")
+        self.paths = nn.ModuleList(_fuse_path(channels, j, new) for j in range(new - 1))
+        weights = FUSION_WEIGHTS[fusion]
+        if weights is not None:
+            self.weights = ResolutionWeights(channels[new], new, weights[1])
+        self.relu = nn.ReLU()
+
+    def forward(self, xs: Sequence[torch.Tensor], lowest: torch.Tensor) -> torch.Tensor:
+        """xs: the M branches entering the transition; lowest: the transition conv's output."""
+        terms = [path(x) for path, x in zip(self.paths, xs[:-1], strict=True)] + [lowest]
+        if not hasattr(self, "weights"):
+            return self.relu(sum(terms[1:], terms[0]))
+        w = self.weights(terms)
+        return self.relu(sum(w[:, j, None, None, None] * t for j, t in enumerate(terms)))
 
 
 def _stage_attention(spec: HRNetSpec, stage: int, channels: Sequence[int]) -> nn.ModuleList:
@@ -179,7 +212,12 @@ class HRNet(nn.Module):
                 )
                 for m in range(n_modules)
             ]
-            setattr(self, f"transition{k}", _transition(prev, cur))
+            # With transition_inputs "all", the new branch sums terms from every branch (when
+            # there are two or more), so the transition conv's ReLU moves after the sum.
+            from_all = spec.transition_inputs == "all" and len(prev) > 1
+            setattr(self, f"transition{k}", _transition(prev, cur, last_relu=not from_all))
+            if from_all:
+                setattr(self, f"new_branch{k}", NewBranchFusion(cur, spec.fusion))
             if any(site[0] == k + 1 for site in spec.stage_attention):
                 setattr(self, f"attention{k + 1}", _stage_attention(spec, k + 1, cur))
             setattr(self, f"stage{k + 1}", nn.Sequential(*modules))
@@ -195,6 +233,9 @@ class HRNet(nn.Module):
         for k in range(1, self.num_stages + 1):
             transition = getattr(self, f"transition{k}")
             xs = [t(ys[i] if i < len(ys) else ys[-1]) for i, t in enumerate(transition)]
+            new_branch = getattr(self, f"new_branch{k}", None)
+            if new_branch is not None:
+                xs[-1] = new_branch(ys, xs[-1])
             attention = getattr(self, f"attention{k + 1}", None)
             if attention is not None:
                 xs = [a(x) for a, x in zip(attention, xs, strict=True)]

@@ -1,9 +1,9 @@
 """DANet's single pyramid (Luo et al., Sec. III, Fig. 3): the four backbone levels are brought to
 one width by lateral 1x1 convs and merged from the coarsest level up (the paper's "bottom-up
 path") by a sum or the second-order fusion unit (SFU, Sec. III-B); a regressor turns the finest
-merged map into heatmaps. The lateral and upsampling units follow the single-stage MSPN / CPN
-GlobalNet the paper compares against: 1x1 conv + BN laterals, bilinear upsampling then 1x1 conv
-+ BN, ReLU after each merge."""
+merged map into heatmaps. The lateral units follow the single-stage MSPN / CPN GlobalNet the
+paper compares against (1x1 conv + BN, ReLU after each merge); the upsampling unit is MSPN's
+(bilinear, then 1x1 conv + BN) or a 4x4 stride-2 transposed conv + BN (`upsample`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pose.models.blocks import conv_bn, resize_bilinear
+from pose.models.blocks import BN_MOMENTUM, conv_bn, resize_bilinear
 from pose.models.dense import bn_relu_conv
 from pose.models.heads import make_final_layer
 
@@ -47,16 +47,29 @@ class SumFusion(nn.Module):
         return f_td + f_bu
 
 
+def upsample_unit(kind: str, width: int) -> nn.Sequential:
+    """f_bu from the coarser merged map. "bilinear": MSPN's unit, a 1x1 conv + BN applied after
+    bilinear upsampling (in SinglePyramid.forward). "deconv": a learned 2x upsampling, 4x4
+    stride-2 transposed conv + BN (SimpleBaseline's deconv layer), 16x the weights of the 1x1."""
+    if kind == "deconv":
+        return nn.Sequential(
+            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width, momentum=BN_MOMENTUM),
+        )
+    return conv_bn(width, width, 1, relu=False)
+
+
 class SinglePyramid(nn.Module):
     """Levels (finest first) -> the finest merged map at `width` channels: x_L = ReLU(lat_L), then
     from coarse to fine x_l = ReLU(fuse(lat_l, up_l(x_{l+1}))), lat a 1x1 conv + BN of the backbone
-    level ("top-down" features f_td), up bilinear upsampling then 1x1 conv + BN (f_bu)."""
+    level ("top-down" features f_td), up the `upsample` unit (f_bu)."""
 
     def __init__(self, channels: Sequence[int], width: int, fusion: str, sfu_hidden: int,
-                 sfu_kernel: int) -> None:
+                 sfu_kernel: int, upsample: str = "bilinear") -> None:
         super().__init__()
         self.lateral = nn.ModuleList(conv_bn(c, width, 1, relu=False) for c in channels)
-        self.up = nn.ModuleList(conv_bn(width, width, 1, relu=False) for _ in channels[:-1])
+        self.upsample = upsample
+        self.up = nn.ModuleList(upsample_unit(upsample, width) for _ in channels[:-1])
         self.fuse = nn.ModuleList(
             SecondOrderFusion(width, sfu_hidden, sfu_kernel) if fusion == "sfu" else SumFusion()
             for _ in channels[:-1]
@@ -67,8 +80,16 @@ class SinglePyramid(nn.Module):
         x = self.relu(self.lateral[-1](levels[-1]))
         for i in reversed(range(len(levels) - 1)):
             f_td = self.lateral[i](levels[i])
-            # MSPN's up path: bilinear with corners aligned
-            f_bu = self.up[i](resize_bilinear(x, f_td.shape[-2:], align_corners=True))
+            if self.upsample == "deconv":
+                f_bu = self.up[i](x)
+                if f_bu.shape[-2:] != f_td.shape[-2:]:
+                    raise ValueError(
+                        f"pyramid upsample 'deconv' doubles a {tuple(x.shape[-2:])} map to "
+                        f"{tuple(f_bu.shape[-2:])}, but level {i} is {tuple(f_td.shape[-2:])}: "
+                        "the input height and width must be multiples of 32"
+                    )
+            else:  # MSPN's up path: bilinear with corners aligned
+                f_bu = self.up[i](resize_bilinear(x, f_td.shape[-2:], align_corners=True))
             x = self.relu(self.fuse[i](f_td, f_bu))
         return x
 

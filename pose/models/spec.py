@@ -21,6 +21,10 @@ FUSIONS = ("sum", "resolution_attention", "rdna", "ram")
 # Gates a residual unit can apply to its residual branch (pose.models.attention.UNIT_GATES).
 UNIT_ATTENTIONS = ("channel", "cdna", "spatial", "sdna")
 UNIT_ATTENTION_SCOPES = ("all", "branches")
+# Which branches the new, lower-resolution branch of a stage transition is made from: HRNet's
+# lowest-resolution branch only, or every branch brought to its resolution and combined as the
+# model's `fusion` combines (RAM's M inputs -> N = M + 1 outputs).
+TRANSITION_INPUTS = ("lowest", "all")
 
 
 def check_choice(value: Any, allowed: Iterable[Any], where: str) -> None:
@@ -166,6 +170,10 @@ class HRNetSpec:
     # DNANet's connections inside every layer of a module: lower-resolution branch r+1's unit
     # output joins branch r's unit input (1x1 conv + BN, nearest upsampling).
     fine_to_coarse: bool = False
+    # What a stage transition's new branch is made from (TRANSITION_INPUTS): "lowest" is HRNet's
+    # stride-2 conv from the lowest-resolution branch; "all" adds HRNet's down-paths from every
+    # other branch and combines the terms by `fusion` (weighted for rdna / ram), then ReLU.
+    transition_inputs: str = "lowest"
     # Efficient HRNet's attention module at the input of stage s on branch b: [[s, b], ...],
     # s in 2..(number of stages), b in 1..s, numbered as in HRNet (stage 1 is the Bottlenecks).
     stage_attention: tuple[tuple[int, int], ...] = ()
@@ -197,6 +205,7 @@ class HRNetSpec:
             for i, n in enumerate(getattr(self, key)):
                 check_positive(n, f"{where}.{key}[{i}]")
         check_choice(self.fusion, FUSIONS, f"{where}.fusion")
+        check_choice(self.transition_inputs, TRANSITION_INPUTS, f"{where}.transition_inputs")
         for i, name in enumerate(self.unit_attention):
             check_choice(name, UNIT_ATTENTIONS, f"{where}.unit_attention[{i}]")
         if len(set(self.unit_attention)) != len(self.unit_attention):
@@ -325,6 +334,7 @@ DENSE_POOLS = ("max", "avg")
 MAU_MODES = ("one_minus", "times", "one_plus")
 CAU_POSITIONS = ("before_bottleneck", "before_split", "before_mask")
 PYRAMID_FUSIONS = ("sum", "sfu")
+PYRAMID_UPSAMPLES = ("bilinear", "deconv")
 PYRAMID_LEVELS = 4  # strides 4, 8, 16, 32
 
 
@@ -414,7 +424,9 @@ class DANetSpec:
     """DANet (Luo et al., "Efficient Human Pose Estimation by Learning Deeply Aggregated
     Representations") and its single-pyramid baselines: a `backbone` (tagged by `type`: dense or
     resnet), a single pyramid `pyramid_width` wide merging levels by `fusion` (sum, or the
-    second-order fusion unit whose theta is `sfu_hidden` wide), and the regressor `head`."""
+    second-order fusion unit whose theta is `sfu_hidden` wide) with each coarser map brought up
+    by `upsample` (MSPN's bilinear + 1x1 conv, or a 4x4 stride-2 transposed conv), and the
+    regressor `head`."""
 
     family: str
     num_joints: int
@@ -424,6 +436,7 @@ class DANetSpec:
     pyramid_width: int = 256
     sfu_hidden: int = 128
     sfu_kernel: int = 9
+    upsample: str = "bilinear"
     assumptions: tuple[str, ...] = ()
 
     head_types = ("regressor",)
@@ -445,19 +458,43 @@ class DANetSpec:
         check_positive(self.num_joints, f"{where}.num_joints")
         self.backbone.check(f"{where}.backbone")
         check_choice(self.fusion, PYRAMID_FUSIONS, f"{where}.fusion")
+        check_choice(self.upsample, PYRAMID_UPSAMPLES, f"{where}.upsample")
         for key in ("pyramid_width", "sfu_hidden"):
             check_positive(getattr(self, key), f"{where}.{key}")
         if self.sfu_kernel < 1 or self.sfu_kernel % 2 == 0:
             raise ConfigError(f"{where}.sfu_kernel: must be odd and >= 1, got {self.sfu_kernel!r}")
 
 
-ModelSpec = HRNetSpec | SimpleBaselineSpec | FRSBNSpec | DANetSpec
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """Image classification (DANet Table X): a dense `backbone` (DenseNet-BC; with `cau` + `mau`
+    its dense blocks are OABs, with `xunit` those of Dense xUnit), global average pooling of its
+    last stage and one linear layer to `num_classes` (DenseNet's classifier). `num_classes` is
+    the trained dataset's (set when an experiment resolves), as `num_joints` is for pose."""
+
+    family: str
+    num_classes: int
+    backbone: DenseBackboneSpec
+    assumptions: tuple[str, ...] = ()
+
+    output_stride = 32  # the last dense stage (a class score per image, no heatmaps)
+
+    def check(self, where: str) -> None:
+        check_positive(self.num_classes, f"{where}.num_classes")
+        check_choice(self.backbone.type, ("dense",), f"{where}.backbone.type")
+        self.backbone.check(f"{where}.backbone")
+
+
+ModelSpec = HRNetSpec | SimpleBaselineSpec | FRSBNSpec | DANetSpec | ClassifierSpec
 FAMILIES: dict[str, type] = {
     "hrnet": HRNetSpec,
     "simplebaseline": SimpleBaselineSpec,
     "frsbn": FRSBNSpec,
     "danet": DANetSpec,
+    "classifier": ClassifierSpec,
 }
+# Families whose models classify images (top-1 / top-5) rather than regress keypoint heatmaps.
+CLASSIFICATION_FAMILIES = ("classifier",)
 
 
 def parse_spec(data: Any, where: str = "model") -> ModelSpec:

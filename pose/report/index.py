@@ -22,7 +22,7 @@ from pose.report.gpu_hours_render import plot_subtitle, render_training_cost
 from pose.report.plots import PLOT_STEM
 from pose.report.preflight import PROFILE, preflight_section
 from pose.report.provenance import collect_provenance
-from pose.report.tables import table_order
+from pose.report.tables import complexity_total, summary_line, table_order
 
 COST_JSON = "gpu_hours.json"  # beside the index: the training-cost section's numbers
 
@@ -117,6 +117,28 @@ def collect_assumptions(registry: Registry) -> list[dict]:
     return found
 
 
+def _table_summary(tables_dir: Path, name: str) -> dict | None:
+    """A built table's complexity summary (None for a table without one)."""
+    path = tables_dir / f"{name}.json"
+    summary = (read_json_object(path) or {}).get("complexity_summary")
+    if summary is None:
+        return None
+    try:
+        counts = [summary[k][n] for k in ("params", "gflops") for n in ("within", "rows")]
+        counts.append(summary["not_measured"])
+    except (KeyError, TypeError) as err:
+        raise DataError(f"{path}: complexity_summary is malformed (missing {err})") from err
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        raise DataError(f"{path}: complexity_summary counts should be non-negative ints, got "
+                        f"{summary!r}")
+    return summary
+
+
+def complexity_total_line(total: dict) -> str:
+    """'Complexity over all 21 tables: Params within 2% of the paper: 49 of 105 rows; ...'."""
+    return f"Complexity over all {total['tables']} tables: {summary_line(total)}"
+
+
 def _read_table(registry: Registry, name: str, scale: str, tables_dir: Path) -> str:
     md, js = tables_dir / f"{name}.md", tables_dir / f"{name}.json"
     for path in (md, js):
@@ -169,9 +191,13 @@ def render_index(
     provenance: dict,
     cost_section: str | None = None,
     preflight: str | None = None,
+    complexity: dict | None = None,
 ) -> str:
     lines = ["# Reproduction report", "", f"Scale: **{scale}**", ""]
     lines += [scale_note(registry, scale), "", trained_note(registry, scale), ""]
+    if complexity is not None:
+        lines += [complexity_total_line(complexity) + " A model that several tables print "
+                  "counts once per table.", ""]
     if preflight:
         lines += [preflight.strip(), ""]
     for markdown, json_link in tables:
@@ -232,6 +258,8 @@ def write_index(
         (_read_table(registry, name, scale, tables_dir), _link(tables_dir / f"{name}.json", out))
         for name in table_order(registry)
     ]
+    summaries = [_table_summary(tables_dir, name) for name in table_order(registry)]
+    complexity = complexity_total([s for s in summaries if s is not None])
     tables += official_weights_table(tables_dir, out)
     png = plots_dir / f"{PLOT_STEM}.png"
     plot = png if png.is_file() else None
@@ -247,7 +275,8 @@ def write_index(
     provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock),
                   "code": code_provenance({e: runs / scale / e
                                            for e in registry.trained_experiments(scale)})}
-    text = render_index(registry, scale, tables, plot, out, provenance, cost, preflight)
+    text = render_index(registry, scale, tables, plot, out, provenance, cost, preflight,
+                        complexity)
     with atomic_path(out) as md_tmp, atomic_path(out.parent / "provenance.json") as js_tmp:
         md_tmp.write_text(text, encoding="utf-8")
         js_tmp.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")

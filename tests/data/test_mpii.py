@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import scipy.io
+from mpii_layout import GT_NAMES, write_gt, write_mpii_folder
 
 from pose.data.mpii import (
     NUM_JOINTS,
@@ -27,7 +27,7 @@ from pose.evaluate.mpii_predictions import (
     write_pred_mat,
 )
 from pose.evaluate.pckh import evaluate_mpii
-from mpii_layout import GT_NAMES, write_gt, write_mpii_folder
+
 
 def joints(x0: float, y0: float) -> list[list[float]]:
     """16 distinct 1-based joint positions."""
@@ -138,6 +138,11 @@ def test_ground_truth_of_another_joint_order_is_rejected(tmp_path: Path):
     path = tmp_path / "gt_valid.mat"
     write_gt(path, VALID, names=GT_NAMES[::-1])
     with pytest.raises(DataError, match=r"not in MPII joint order: 0: 'lwri' \(expected 'rank'\)"):
+        read_mpii_gt(path)
+    # The upper neck is read too (Table VIII's Head pairs it with the head top).
+    swapped = [*GT_NAMES[:8], "thrx", *GT_NAMES[9:]]
+    write_gt(path, VALID, names=swapped)
+    with pytest.raises(DataError, match=r"8: 'thrx' \(expected 'neck'\)"):
         read_mpii_gt(path)
     scipy.io.savemat(path, {"dataset_joints": np.array([GT_NAMES], dtype=object)})
     with pytest.raises(DataError, match=r"lacks jnt_missing, pos_gt_src, headboxes_src"):

@@ -149,6 +149,41 @@ def test_random_scale_and_rotation_follow_their_draws() -> None:
             assert r == 0.0
 
 
+def test_default_laws_are_the_official_clipped_normal_draw_for_draw() -> None:
+    """The default law replays the official code's draws, and consumes the generator exactly
+    as it does (so every recipe that does not name a law trains on the same samples)."""
+    for seed in range(50):
+        rng, explicit = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert random_scale(rng, 0.35) == random_scale(explicit, 0.35, "normal")
+        assert random_rotation(rng, 45, 0.6) == random_rotation(explicit, 45, 0.6, "normal")
+        assert rng.random() == explicit.random()
+        replay, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        s, r = random_scale(rng, 0.35), random_rotation(rng, 45, 0.6)
+        assert s == float(np.clip(replay.standard_normal() * 0.35 + 1, 0.65, 1.35))
+        expected = (float(np.clip(replay.standard_normal() * 45, -90, 90))
+                    if replay.random() <= 0.6 else 0.0)
+        assert r == expected
+
+
+def test_uniform_laws_stay_within_their_bounds_and_cover_them() -> None:
+    rng = np.random.default_rng(0)
+    scales = np.array([random_scale(rng, 0.35, "uniform", (0.7, 1.35)) for _ in range(20000)])
+    assert scales.min() >= 0.7 and scales.max() <= 1.35
+    assert scales.min() < 0.71 and scales.max() > 1.34  # both ends reached
+    assert not np.isin(scales, [0.7, 1.35]).any()  # nothing piles up on a bound
+    counts, _ = np.histogram(scales, bins=13, range=(0.7, 1.35))
+    assert counts.min() > 0.85 * counts.mean()  # flat, unlike the clipped normal
+    angles = np.array([random_rotation(rng, 45, 1.0, "uniform") for _ in range(20000)])
+    assert np.abs(angles).max() <= 45 and angles.min() < -44 and angles.max() > 44
+    # without bounds the uniform scale spans 1 +- factor
+    default = [random_scale(rng, 0.25, "uniform") for _ in range(2000)]
+    assert 0.75 <= min(default) < 0.76 and 1.24 < max(default) <= 1.25
+    normal = np.array([random_rotation(rng, 45, 1.0) for _ in range(20000)])
+    assert 0.28 < (np.abs(normal) > 45).mean() < 0.36  # what the normal law does instead
+    with pytest.raises(ValueError, match="law"):
+        random_rotation(rng, 45, 1.0, "gaussian")
+
+
 def test_normalize_image_is_chw_float32_in_imagenet_units() -> None:
     image = np.full((4, 6, 3), 255, dtype=np.uint8)
     image[..., 0] = 0

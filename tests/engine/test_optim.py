@@ -16,7 +16,8 @@ def _lrs(spec: ScheduleSpec, epochs: int, lr: float = 1e-3) -> list[float]:
     for _ in range(epochs):
         out.append(opt.param_groups[0]["lr"])
         opt.step()
-        sched.step()
+        sched.after_step()  # per-epoch schedules do not move within an epoch
+        sched.after_epoch()
     return out
 
 

@@ -4,6 +4,7 @@ weights of an uninterrupted run."""
 from __future__ import annotations
 
 import csv
+import math
 import os
 import shutil
 import signal
@@ -198,3 +199,36 @@ def test_two_gloo_processes_stopped_mid_epoch_resume_to_the_weights_of_an_uninte
     assert "resuming after epoch 2 step 2" in resumed.stderr
     _assert_same(_weights(run_dir / "model.pth"), reference)
     assert _losses(run_dir) == losses
+
+
+def test_per_iteration_sgdr_resumed_mid_epoch_ends_with_the_same_weights_and_lrs(
+        tiny_project: Path) -> None:
+    """DNANet's schedule (SGDR, T0 = 1, per iteration): a stop in the middle of the second
+    cycle, and the resumed run continues the lr step by step (the schedule's state is in
+    last.pth): weights, losses and logged lrs equal an uninterrupted run's."""
+    sgdr = {"type": "sgdr", "t0": 1, "t_mult": 2, "update": "iteration"}
+    add_scale(tiny_project, "sgdr", {"batch_size": 2, "epochs": 2, "schedule": sgdr},
+              val_every=100)
+    reference, losses = _reference(tiny_project, "sgdr")
+    run_dir = tiny_project / "runs" / "sgdr" / EXPERIMENT
+    env = {**os.environ, "STOP_AT": str(STEPS_PER_EPOCH + 4), "SIGNAL": "SIGUSR1"}
+    stopped = subprocess.run(
+        [sys.executable, "-c", SELF_SIGNAL, "train", EXPERIMENT, "--scale", "sgdr",
+         "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    assert stopped.returncode == 128 + signal.SIGUSR1, stopped.stderr
+    saved = torch.load(run_dir / "checkpoints" / "last.pth", weights_only=False)
+    assert saved["scheduler"]["last_epoch"] == STEPS_PER_EPOCH + 4  # steps taken
+
+    resumed = _train("sgdr")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch 2 step 4" in resumed.stderr
+    _assert_same(_weights(run_dir / "model.pth"), reference)
+    assert _losses(run_dir) == losses
+    with open(run_dir / "train_log.csv") as f:
+        lrs = [float(row["lr"]) for row in csv.DictReader(f)]
+    # each epoch's last step (per epoch both would read 1e-3): near the end of the 1-epoch
+    # first cycle, then before the middle of the 2-epoch second one
+    last = (STEPS_PER_EPOCH - 1) / STEPS_PER_EPOCH
+    want = [1e-3 * (1 + math.cos(math.pi * t_cur / t_i)) / 2 for t_cur, t_i in ((last, 1),
+                                                                             (last, 2))]
+    assert lrs == pytest.approx(want, rel=1e-5)

@@ -1,4 +1,5 @@
-"""PCKh against figures worked out by hand on three persons."""
+"""PCKh against figures worked out by hand on three persons, and against the MPII benchmark
+toolkit's definitions (its 14-joint matrix, column pairs and pooled Total)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def test_table_groups_and_weighted_means_by_hand():
     table = pckh_table(predictions(), GT, MISSING, HEADBOXES)
     assert list(table) == ["Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean",
                            "Mean@0.1"]
-    assert table["Head"] == pytest.approx(200 / 3)              # head_top alone: 2 of 3
+    # Head: upper neck (3 of 3) and head top (2 of 3) averaged, as the MPII toolkit groups them
+    assert table["Head"] == pytest.approx((100 + 200 / 3) / 2)
     assert table["Shoulder"] == pytest.approx(200 / 3)          # (66.67 + 66.67) / 2
     assert table["Elbow"] == pytest.approx((100 + 200 / 3) / 2)  # r 3/3, l 2/3 -> 83.33
     assert table["Wrist"] == pytest.approx(50.0)                # r 1/1, l 0/1
@@ -99,6 +101,50 @@ def test_table_groups_and_weighted_means_by_hand():
     # p1 head_top, r_sho, l_sho (3); p2 head_top, r_wri, r_elb, l_elb (4) = 12 -> 26 / 38.
     # (p1 r_knee at exactly 0.1 counts as correct.)
     assert table["Mean@0.1"] == pytest.approx(100 * 26 / 38)
+
+
+def test_head_is_upper_neck_and_head_top_together():
+    # Upper-neck misses (ratio 0.8) on persons 0 and 1 lower Head to (1/3 + 2/3) / 2; the head top
+    # alone (2 of 3) would not see them.
+    preds = predictions()
+    preds[0, 8] += (0, 24)
+    preds[1, 8] += (0, 48)
+    table = pckh_table(preds, GT, MISSING, HEADBOXES)
+    assert table["Head"] == pytest.approx((100 / 3 + 200 / 3) / 2)
+
+
+# The benchmark toolkit's 14-joint matrix (annolist2matrix): columns 1-6 are MPII joints 0-5,
+# 7-12 joints 10-15, 13-14 joints 8-9 (upper neck, head top); pelvis and thorax are dropped.
+TOOLKIT_COLUMNS = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9]
+# genTablePCK's column pairs (1-based toolkit columns) for Table VIII's groups.
+TOOLKIT_PAIRS = {"Head": (13, 14), "Shoulder": (9, 10), "Elbow": (8, 11), "Wrist": (7, 12),
+                 "Hip": (3, 4), "Knee": (2, 5), "Ankle": (1, 6)}
+
+
+def _toolkit_table(preds: np.ndarray, gt: np.ndarray, missing: np.ndarray,
+                   boxes: np.ndarray) -> dict[str, float]:
+    """The toolkit's figures, recomputed from its definitions: NaN distances for missing joints,
+    PCKh per column, pairs averaged, Total pooled over all 14 columns."""
+    dist = np.linalg.norm(preds + 1.0 - gt, axis=2) / head_sizes(boxes)[:, None]
+    dist = np.where(missing, np.nan, dist)[:, TOOLKIT_COLUMNS]
+    pck = [100 * np.mean(d[~np.isnan(d)] <= 0.5) for d in dist.T]
+    table = {k: (pck[a - 1] + pck[b - 1]) / 2 for k, (a, b) in TOOLKIT_PAIRS.items()}
+    pooled = dist[~np.isnan(dist)]
+    table["Mean"] = 100 * np.mean(pooled <= 0.5)
+    return table
+
+
+def test_columns_match_the_benchmark_toolkit_on_random_predictions():
+    rng = np.random.default_rng(0)
+    n = 40
+    gt = rng.uniform(50, 400, size=(n, 16, 2))
+    corner = rng.uniform(0, 300, size=(n, 2))
+    boxes = np.stack([corner, corner + rng.uniform(20, 60, size=(n, 2))], axis=1)
+    missing = rng.random((n, 16)) < 0.1
+    preds = gt - 1.0 + rng.normal(0, 12, size=(n, 16, 2))
+    ours = pckh_table(preds, gt, missing, boxes)
+    toolkit = _toolkit_table(preds, gt, missing, boxes)
+    assert {k: ours[k] for k in toolkit} == pytest.approx(toolkit)
 
 
 def test_threshold_argument_moves_the_cut():

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCALE = "full"
 
 # the tests below, by recipe (test_every_recipe_has_its_protocol_test keeps it complete)
-PINNED = {"hrnet", "simplebaseline", "dnanet", "ram_gpr", "ram_gpr_no_cutout", "hrnet_am",
-          "danet", "frsbn"}
+PINNED = {"hrnet", "hrnet_w48_384x288", "simplebaseline", "dnanet", "ram_gpr",
+          "ram_gpr_no_cutout", "hrnet_am", "danet", "danet_mpii", "frsbn", "densenet_imagenet"}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,31 @@ def test_hrnet_recipe_protocol(registry) -> None:  # noqa: ANN001
     _assert_stride_4_official(registry, "hrnet")
 
 
+def test_hrnet_w48_384x288_recipe_protocol(registry) -> None:  # noqa: ANN001
+    _assert_stride_4_official(registry, "hrnet_w48_384x288")
+
+
+def test_densenet_imagenet_recipe_protocol(registry) -> None:  # noqa: ANN001
+    """Single-crop ImageNet testing (Table X): shorter side 256, central 224 crop, top-1 and
+    top-5 errors, cross-entropy."""
+    import numpy as np
+
+    from pose.data.classification import center_crop
+    from pose.evaluate.topk import TOPK
+
+    experiments = _experiments(registry, "densenet_imagenet")
+    assert experiments
+    for exp in experiments:
+        assert exp.input_hw == (224, 224) and exp.recipe.loss.type == "cross_entropy"
+    assert TOPK == (1, 5)
+    # a 512x384 image: shorter side to 256 (341x256), then the central 224x224
+    image = np.zeros((384, 512, 3), np.uint8)
+    image[:, 256:] = 255
+    crop = center_crop(image, (224, 224))
+    assert crop.shape == (224, 224, 3)
+    assert (crop[:, :112] == 0).all() and (crop[:, 113:] == 255).all()
+
+
 def test_simplebaseline_recipe_protocol(registry) -> None:  # noqa: ANN001
     _assert_stride_4_official(registry, "simplebaseline")
 
@@ -105,15 +130,16 @@ def test_hrnet_am_recipe_protocol(registry) -> None:  # noqa: ANN001
 
 def test_danet_recipe_protocol_blurs_takes_the_second_max_and_mines_the_top_8_joints(
         registry) -> None:  # noqa: ANN001
-    """CPN / MSPN decoding (5x5 Gaussian blur, quarter offset towards the second-highest
-    response) and OHKM over the 8 hardest joints; MPII experiments crop at the annotated
-    person (boxes: gt), COCO ones at the detector's boxes."""
-    exps = _experiments(registry, "danet")
+    """CPN / MSPN decoding (Gaussian blur, 5x5 on COCO and 9x9 on MPII as in the MSPN / RSN
+    code, quarter offset towards the second-highest response) and OHKM over the 8 hardest
+    joints; MPII experiments crop at the annotated person (boxes: gt), COCO ones at the
+    detector's boxes."""
+    exps = _experiments(registry, "danet") + _experiments(registry, "danet_mpii")
     assert {e.dataset_name for e in exps} == {"coco", "mpii"}
     for exp in exps:
         test = exp.recipe.test
         assert test.flip_test is True, exp.name
-        assert test.blur_kernel == 5, exp.name
+        assert test.blur_kernel == (9 if exp.dataset_name == "mpii" else 5), exp.name
         assert test.offset == "second_max", exp.name
         loss = build_loss(exp.recipe.loss)
         assert type(loss) is JointsOHKMMSELoss, exp.name

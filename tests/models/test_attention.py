@@ -1,7 +1,8 @@
 """Each attention module's defining property: DNA weights leave (0, 1) through their affine, rDNA's
-pre-affine weights sum to 1 over resolutions, RAM weighs every output separately, fine-to-coarse
-links make a branch depend on the coarser one, the attention module touches only its branch, and
-the multi-branch heads read every branch."""
+pre-affine weights sum to 1 over resolutions, RAM weighs every output separately (the new branch
+of a transition too, made from every branch), fine-to-coarse links make a branch depend on the
+coarser one, the attention module touches only its branch, and the multi-branch heads read every
+branch."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pose.models.attention import (
     SpatialGate,
     unit_attention,
 )
-from pose.models.hrnet import HighResolutionModule
+from pose.models.hrnet import HighResolutionModule, NewBranchFusion
 
 TINY = {
     "family": "hrnet", "num_joints": 3, "width": 8, "stem_width": 8, "stage1_blocks": 1,
@@ -198,6 +199,7 @@ def test_simple_head_reads_only_the_top_branch() -> None:
     ({"unit_attention": ["cbam"]}, ["unit_attention[0]", "'cbam'", "sdna"]),
     ({"fusion": "concat"}, ["fusion", "'concat'", "rdna"]),
     ({"unit_attention_scope": "stage"}, ["unit_attention_scope", "branches"]),
+    ({"transition_inputs": "every"}, ["transition_inputs", "'every'", "lowest"]),
     ({"head": {"type": "pyramid", "deconv_kernel": 5, "final_kernel": 1}},
      ["head.deconv_kernel", "5"]),
 ])
@@ -216,3 +218,85 @@ def test_unit_attention_scope_chooses_which_units_are_gated() -> None:
         assert all(g == stage1_gated for g in gated)
         assert all(isinstance(b.attention, nn.Sequential)
                    for branch in model.stage2[0].branches for b in branch)
+
+
+def _new_branch_grads(model: nn.Module) -> list[bool]:
+    """Whether stage 3's new (third) branch depends on each output of stage 2."""
+    seen: dict[str, list[torch.Tensor]] = {}
+    model.stage2.register_forward_hook(lambda m, i, o: seen.__setitem__("stage2", o))
+    model.stage3.register_forward_pre_hook(lambda m, i: seen.__setitem__("stage3", i[0]))
+    model(torch.randn(1, 3, 64, 48))
+    grads = torch.autograd.grad(seen["stage3"][2].sum(), seen["stage2"], allow_unused=True)
+    return [g is not None and g.abs().sum().item() > 0 for g in grads]
+
+
+def test_transition_inputs_all_makes_the_new_branch_from_every_branch() -> None:
+    """HRNet spawns a new branch from the lowest-resolution branch only; RAM's M -> M + 1
+    reading brings every branch to the new resolution."""
+    lowest, every = tiny(fusion="ram"), tiny(fusion="ram", transition_inputs="all")
+    assert _new_branch_grads(lowest) == [False, True]
+    assert _new_branch_grads(every) == [True, True]
+    assert not hasattr(lowest, "new_branch2") and not hasattr(every, "new_branch1")  # M = 1
+    assert hasattr(every, "new_branch2") and hasattr(every, "new_branch3")
+
+
+def test_new_branch_fusion_maps_m_inputs_to_the_new_resolution() -> None:
+    """Three inputs (8, 16, 32 channels) to a fourth branch of 64: HRNet's down-paths (k - 1
+    stride-2 convs, the last to the new width) from branches 0 and 1, the transition conv's term
+    from branch 2, RAM weights over the three terms (omega_h, beta_h per input)."""
+    channels = [8, 16, 32, 64]
+    fusion = NewBranchFusion(channels, "ram")
+    assert [len(p) for p in fusion.paths] == [3, 2]
+    assert fusion.paths[0][-1][0].out_channels == 64
+    assert fusion.weights.denormalize.weight.shape == (3,)
+    _randomise(fusion)
+    xs = [torch.randn(2, c, 16 // 2**i, 12 // 2**i) for i, c in enumerate(channels[:3])]
+    lowest = torch.randn(2, 64, 2, 2)  # the transition conv of the 4x3 branch 2
+    out = fusion(xs, lowest)
+    assert out.shape == (2, 64, 2, 2) and out.min() >= 0
+    w = fusion.weights([fusion.paths[0](xs[0]), fusion.paths[1](xs[1]), lowest])
+    expected = (w[:, 0, None, None, None] * fusion.paths[0](xs[0])
+                + w[:, 1, None, None, None] * fusion.paths[1](xs[1])
+                + w[:, 2, None, None, None] * lowest).relu()
+    assert torch.allclose(out, expected, atol=1e-5)
+    plain = NewBranchFusion(channels, "sum")
+    assert not hasattr(plain, "weights")
+    plain.load_state_dict(fusion.state_dict(), strict=False)
+    summed = (plain.paths[0](xs[0]) + plain.paths[1](xs[1]) + lowest).relu()
+    assert torch.allclose(plain(xs, lowest), summed, atol=1e-5)
+    with pytest.raises(ValueError, match="two input branches"):
+        NewBranchFusion([8, 16], "ram")
+
+
+def test_transition_inputs_all_keeps_the_official_transition_names() -> None:
+    """The lowest branch's term is HRNet's transition conv, under its official name (so the
+    ImageNet file still initialises it); the other paths and weights are additions."""
+    lowest = tiny(fusion="ram").state_dict()
+    every = tiny(fusion="ram", transition_inputs="all").state_dict()
+    assert all(every[k].shape == v.shape for k, v in lowest.items())
+    added = sorted({k.split(".", 1)[0] for k in every if k not in lowest})
+    assert added == ["new_branch2", "new_branch3"]
+
+
+@pytest.mark.parametrize("name", ["ram_gpr_w32", "ram_gpr_w48", "ram_gpr_w32_no_ram_weights",
+                                  "ram_gpr_w32_rescale_sum"])
+def test_ram_gpr_models_add_exactly_the_new_branch_paths(name: str) -> None:
+    """Each registered RAM + GPR model is its HRNet-transition counterpart plus, at the stage
+    2 -> 3 and 3 -> 4 transitions, a down-path from every branch but the lowest (3x3 convs +
+    BN) and, when the fusion is weighted, RAM's 1x1 score conv and (omega, beta) per input."""
+    from pose.models.builder import load_model_specs
+
+    spec = load_model_specs()[name]
+    assert spec["transition_inputs"] == "all"
+    weighted = spec.get("fusion", "sum") == "ram"
+    width = spec["width"]
+    expected = 0
+    for m in (2, 3):  # input branches at the transitions that spawn branches 3 and 4
+        new = width * 2**m
+        for j in range(m - 1):
+            c = width * 2**j
+            expected += (m - j - 1) * (9 * c * c + 2 * c) + 9 * c * new + 2 * new
+        expected += m * (new + 1) + 2 * m if weighted else 0
+    counts = [sum(p.numel() for p in build_model(s).parameters())
+              for s in (spec, {**spec, "transition_inputs": "lowest"})]
+    assert counts[0] - counts[1] == expected

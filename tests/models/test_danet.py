@@ -51,7 +51,7 @@ def _mau_reading_input(in_ch: int, mode: str) -> MaskAttentionUnit:
     """psi = sum over channels of ReLU(f_p), kept at each pixel (identity BN, 1x1 conv of ones,
     depthwise kernel with only its centre tap)."""
     mau = MaskAttentionUnit(in_ch, 4, kernel=3, mode=mode).eval()
-    conv1, dw = mau.psi[2], mau.psi[4]
+    conv1, dw = mau.psi[2], mau.psi[5]
     with torch.no_grad():
         conv1.weight.fill_(1.0)
         dw.weight.zero_()
@@ -74,6 +74,25 @@ def test_mau_masks_what_the_input_already_represents(mode: str, where_seen: floa
     mask = torch.ones(5, 7, dtype=torch.bool)
     mask[2, 3] = False
     assert torch.allclose(ratio[0][:, mask], torch.full((4, 34), elsewhere), atol=1e-4)
+
+
+def test_mau_psi_applies_relu_before_its_depthwise_conv() -> None:
+    """Fig. 4's blocks are BN-ReLU-conv: a negative pointwise map is zeroed before the depthwise
+    conv, so M stays 1/2 (psi 0) where, without the ReLU, |psi| = 60 would give M = 1."""
+    mau = _mau_reading_input(6, "one_minus")
+    assert [type(m) for m in mau.psi] == [nn.BatchNorm2d, nn.ReLU, nn.Conv2d] * 2
+    assert mau.psi[5].groups == 4  # depthwise
+    with torch.no_grad():
+        mau.psi[2].weight.fill_(-1.0)
+    f_p = torch.zeros(1, 6, 5, 7)
+    f_p[0, :, 2, 3] = 10.0
+    assert torch.allclose(mau.mask(f_p), torch.full((1, 4, 5, 7), 0.5))
+
+
+def test_xunit_keeps_bn_straight_into_its_depthwise_conv() -> None:
+    unit = XUnit(4, kernel=3)
+    assert [type(m) for m in unit.features] == [nn.BatchNorm2d, nn.ReLU, nn.Conv2d,
+                                                 nn.BatchNorm2d, nn.Conv2d]
 
 
 @pytest.mark.parametrize(("mode", "factor"), [
@@ -136,6 +155,24 @@ def test_cau_scales_the_channels_of_the_layer_input_only(position: str, phi_scal
     assert torch.equal(layer(x)[:, :12], x)  # the concatenated input is never re-weighted
 
 
+def test_cau_gate_shared_by_the_batch_is_normalised_away_by_phis_bn() -> None:
+    """C scales f_p before phi's first BN (eq. 2, phi(f_p x C)): in training, a gate equal for
+    every sample cancels in that BN, so the layer computes what it computes without a CAU
+    (after phi's BN-ReLU it would scale the 1x1 conv's input by 0.27 instead)."""
+    layer = DenseLayer(12, _layer_spec())
+    _randomise(layer)
+    with torch.no_grad():
+        layer.cau.excite.weight.zero_()
+        layer.cau.excite.bias.fill_(-1.0)  # C = sigmoid(-1) = 0.27 for every sample and channel
+    plain = DenseLayer(12, _layer_spec(cau=False))
+    plain.load_state_dict({k: v for k, v in layer.state_dict().items()
+                           if not k.startswith("cau.")})
+    x = torch.randn(4, 12, 6, 5)
+    layer.train(), plain.train()
+    assert torch.allclose(layer(x), plain(x), atol=1e-3)
+    assert isinstance(layer.bottleneck[0], nn.BatchNorm2d)
+
+
 def test_xunit_is_a_gaussian_gate_of_the_features() -> None:
     unit = XUnit(4, kernel=3)
     _randomise(unit)
@@ -181,8 +218,42 @@ def test_heatmaps_at_stride_4_and_every_parameter_trains(backbone: dict) -> None
     assert all(p.grad is not None for p in model.parameters())
 
 
+def test_deconv_upsampling_is_a_4x4_stride_2_transposed_conv_per_merge() -> None:
+    model = build_model({**TINY, "upsample": "deconv"}).eval()
+    ups = [m for m in model.pyramid.up.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len(ups) == 3 and all(u.weight.shape == (8, 8, 4, 4) and u.stride == (2, 2)
+                                 for u in ups)
+    assert model(torch.randn(1, 3, 64, 32)).shape == (1, 3, 16, 8)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.randn(1, 3, 48, 32))
+
+
+# Rows sharing DANet-102's widths (Tables II, IV-VII); DANet-72 and Baseline2 are off the common
+# offset in the paper itself (params/models.yaml danet_102 assumptions).
+DANET_102_ROWS = {"danet_102": 5.8, "danet_98": 5.7, "danet_88": 5.3, "danet_102_baseline1": 3.4,
+                  "danet_102_cau": 4.8, "danet_102_mau": 4.2, "danet_102_sfu": 3.5,
+                  "danet_102_cau_mau": 5.7, "danet_102_oab_variant1": 5.7,
+                  "danet_102_xunit": 3.6, "danet_102_mau_variant1": 4.2}
+
+
+def _params_m(spec: dict, name: str) -> float:
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(spec, name).parameters()) / 1e6
+
+
+@pytest.mark.parametrize(("name", "paper"), DANET_102_ROWS.items())
+def test_danet_rows_meet_the_paper_params_with_transposed_conv_upsampling(name: str,
+                                                                         paper: float) -> None:
+    spec = load_model_specs(MODELS_YAML)[name]
+    assert spec["upsample"] == "deconv"
+    assert abs(_params_m(spec, name) - paper) <= 0.2
+    # MSPN's bilinear unit leaves the constant shortfall the transposed convs close
+    assert paper - _params_m({**spec, "upsample": "bilinear"}, name) >= 0.55
+
+
 @pytest.mark.parametrize(("change", "key"), [
     ({"fusion": "concat"}, "fusion"),
+    ({"upsample": "nearest"}, "upsample"),
     ({"backbone": {**TINY_DENSE, "mau_mode": "twice"}}, "backbone.mau_mode"),
     ({"backbone": {**TINY_DENSE, "cau_position": "after_3x3"}}, "backbone.cau_position"),
     ({"backbone": {**TINY_DENSE, "mau": False, "cau_position": "before_split"}},

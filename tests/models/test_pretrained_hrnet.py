@@ -145,14 +145,14 @@ VARIANTS = {
     "dna_gates_rdna_f2c": {"unit_attention": ["cdna", "sdna"], "fusion": "rdna",
                            "fine_to_coarse": True, "channel_reduction": 2},
     "attention_modules": {"stage_attention": [[2, 1], [3, 2], [4, 4]], "channel_reduction": 2},
-    "ram_gpr": {"fusion": "ram", "head": {"type": "pyramid", "deconv_kernel": 4,
-                                          "final_kernel": 1}},
+    "ram_gpr": {"fusion": "ram", "transition_inputs": "all",
+                "head": {"type": "pyramid", "deconv_kernel": 4, "final_kernel": 1}},
 }
 # Where each variant's additions live in the state dict.
 ADDITIONS = {
     "dna_gates_rdna_f2c": (".attention.", ".fuse_weights.", ".fine_to_coarse."),
     "attention_modules": ("attention2.", "attention3.", "attention4."),
-    "ram_gpr": (".fuse_weights.",),
+    "ram_gpr": (".fuse_weights.", "new_branch"),
 }
 
 

@@ -21,8 +21,12 @@ def test_every_model_trains_one_step(name: str, hw: tuple[int, int]) -> None:
     torch.manual_seed(0)
     model = build_model(SPECS[name], name).train()
     heatmaps = model(torch.randn(1, 3, *hw))
-    stride = parse_spec(SPECS[name], name).output_stride  # 4, or 1 for full-resolution FR-SBN
-    assert heatmaps.shape == (1, SPECS[name]["num_joints"], hw[0] // stride, hw[1] // stride)
+    if "num_classes" in SPECS[name]:  # an image classifier (DANet Table X): one score a class
+        assert heatmaps.shape == (1, SPECS[name]["num_classes"])
+    else:
+        stride = parse_spec(SPECS[name], name).output_stride  # 4, or 1 for full-res. FR-SBN
+        assert heatmaps.shape == (1, SPECS[name]["num_joints"], hw[0] // stride,
+                                  hw[1] // stride)
     heatmaps.square().mean().backward()
     unused = [n for n, p in model.named_parameters() if p.grad is None]
     assert not unused, f"{name}: parameters outside the forward pass: {unused[:5]}"

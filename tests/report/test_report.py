@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -114,10 +115,12 @@ def runs(repo: Path) -> Path:
     return runs
 
 
-def table_lines(md: str) -> dict[str, list[str]]:
-    """Experiment id -> the cells of its Markdown row."""
+def table_lines(md: str, which: int = 0) -> dict[str, list[str]]:
+    """Experiment id -> the cells of its Markdown row, in the page's `which`-th table (0: the
+    main table; the COCO columns and speed tables follow it)."""
+    tables = re.findall(r"(?m)(?:^\|.*\n?)+", md)
     rows = {}
-    for line in md.splitlines():
+    for line in tables[which].splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) > 1 and cells[1].strip("`") in ROWS:
             rows[cells[1].strip("`")] = cells

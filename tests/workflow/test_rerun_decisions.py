@@ -42,7 +42,8 @@ EDITS = [
     ("scales.yaml", ["tiny", "input"], "128x96", True),
     ("scales.yaml", ["tiny", "models", "hrnet", "width"], 12, True),
     ("scales.yaml", ["tiny", "subset"], {"train": 4, "val_images": 2}, True),
-    ("scales.yaml", ["tiny", "device"], "cuda", False),
+    # on the CPU one process trains; on the experiment's 4 GPUs BatchNorm sees a quarter batch
+    ("scales.yaml", ["tiny", "device"], "cuda", True),
     ("scales.yaml", ["tiny", "eval_device"], "cuda", False),
     ("scales.yaml", ["tiny", "num_workers"], 2, False),
     ("scales.yaml", ["tiny", "threads"], 2, False),
@@ -75,6 +76,28 @@ def test_each_key_retrains_exactly_when_the_weights_depend_on_it(
         (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
     registry = load_registry(params, check_pipeline=False)
     assert (registry.resolve(EXP, "tiny").train_hash != before) is retrains
+
+
+@pytest.mark.parametrize(("sync_bn", "retrains"), [(False, True), (True, False)])
+def test_gpus_retrain_through_each_gpus_batchnorm_batch(tmp_path: Path, sync_bn: bool,
+                                                        retrains: bool) -> None:
+    """Per-GPU BatchNorm normalises over each GPU's share of the batch: the same total batch on
+    more GPUs trains other weights, unless sync_bn normalises over the total; documentation
+    (`assumptions`) changes nothing."""
+    params = write_tiny_params(tmp_path)
+    _edit(params, "scales.yaml", ["tiny", "device"], "cuda")
+    _edit(params, "recipes.yaml", ["hrnet", "sync_bn"], sync_bn)
+    scales = yaml.safe_load((params / "scales.yaml").read_text())
+    scales["preflight"]["cpu_ddp"]["experiments"] = list(
+        yaml.safe_load((params / "experiments.yaml").read_text())["experiments"])
+    (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
+    before = load_registry(params, check_pipeline=False).resolve(EXP, "tiny")
+    _edit(params, "recipes.yaml", ["hrnet", "assumptions"], ["a note"])
+    assert load_registry(params, check_pipeline=False).resolve(
+        EXP, "tiny").train_hash == before.train_hash
+    _edit(params, "experiments.yaml", ["experiments", EXP, "gpus"], before.gpus * 2)
+    after = load_registry(params, check_pipeline=False).resolve(EXP, "tiny")
+    assert (after.train_hash != before.train_hash) is retrains
 
 
 def test_both_engines_take_the_train_trigger_from_the_same_hash() -> None:

@@ -56,12 +56,12 @@ def test_snakemake_lint_is_clean(tmp_path: Path) -> None:
 
 
 def test_full_scale_dry_run_lists_one_gpu_training_per_experiment(tmp_path: Path) -> None:
-    """A full-scale run per dataset: COCO's trains every COCO experiment once, MPII's the rest;
-    together every experiment, each with its GPU request."""
+    """A full-scale run per dataset: COCO's trains every COCO experiment once, MPII's and
+    ImageNet's (DANet Table X) the rest; together every experiment, each with its GPU request."""
     work = _workflow_copy(tmp_path, tiny=False)
     experiments = yaml.safe_load((work / "params/experiments.yaml").read_text())["experiments"]
     out = ""
-    for dataset in ("coco", "mpii"):
+    for dataset in ("coco", "mpii", "imagenet"):
         run = _run(["snakemake", "-n", "--config", "scale=full", f"dataset={dataset}"], work)
         blocks = re.findall(r"rule train:\n(.*?)(?=\n\S|\Z)", run, flags=re.S)
         names = [re.search(r"wildcards: experiment=(\S+)", b).group(1) for b in blocks]

@@ -207,4 +207,5 @@ def table_trained(wildcards):
 
 def mpii_experiments():
     """Trained experiments on MPII (they get a test-set prediction file)."""
-    return [e for e in TRAINED if resolved(e).keypoints.name == "mpii"]
+    return [e for e in TRAINED
+            if resolved(e).task == "keypoints" and resolved(e).keypoints.name == "mpii"]

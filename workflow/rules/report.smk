@@ -1,7 +1,41 @@
+from pose.report.tables import speed_command, speed_jobs, speed_rows
+
+# Each speed column a paper prints gets a `pose speed` record per row, timed as the paper did
+# (1000 persons one at a time: minutes per model on a few cores), for the experiments a scale
+# on the papers' own data trains; a GPU protocol only where the scale runs on GPUs. Elsewhere
+# (smoke, a check scale) the cells read "not run" unless a record is made by hand. The same
+# selection is DVC's speed stage (pipeline.yaml `speed`).
+SPEED = speed_jobs(REGISTRY, SCALE, DATASET)
+
+
+rule speed:
+    """Persons per second of the experiment's paper-size model at the paper's input, timed as
+    the paper that prints its speed did (device, threads, batch, persons)."""
+    wildcard_constraints:
+        experiment="|".join(sorted({e for e, _ in SPEED})) or "^$",
+        protocol="|".join(sorted({p for _, p in SPEED})) or "^$",
+    output:
+        "runs/speed/{experiment}/{protocol}.json",
+    params:
+        command=lambda w, output: speed_command(REGISTRY, w.experiment, w.protocol, output[0]),
+    log:
+        "logs/speed_{experiment}_{protocol}.log",
+    threads: lambda w: SPEED[(w.experiment, w.protocol)].threads or 1
+    resources:
+        gpu=lambda w: int(SPEED[(w.experiment, w.protocol)].device == "cuda"),
+    conda:
+        "../../environment.yml"
+    shell:
+        "{params.command} > {log} 2>&1"
+
+
 rule table:
     """One paper table: the paper's figures beside the reproduced ones."""
     input:
         table_inputs,
+        # the `pose speed` records of the rows whose paper gives a speed
+        lambda w: [f"runs/speed/{e}/{c.protocol}.json" for e, c in speed_rows(REGISTRY, w.table)
+                   if (e, c.protocol) in SPEED],
         spec="params/papers/{table}.yaml",
     output:
         md="reports/tables/{table}.md",
