@@ -43,6 +43,9 @@ def _workflow_copy(dst: Path, tiny: bool) -> Path:
         shutil.copy(ROOT / name, dst / name)
     shutil.copytree(ROOT / "workflow", dst / "workflow")
     shutil.copytree(ROOT / "pose", dst / "pose", ignore=shutil.ignore_patterns("__pycache__"))
+    # a clone's tracked folder of the speed records (dvc.yaml's table stage depends on it)
+    (dst / "runs/speed").mkdir(parents=True)
+    shutil.copy(ROOT / "runs/speed/.gitkeep", dst / "runs/speed/.gitkeep")
     if tiny:
         write_tiny_params(dst)
     else:
