@@ -20,7 +20,7 @@ from pose.stages import evaluate_stage, train_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = "oab_densenet169_224x224"
-TABLE_X = ["densenet169_224x224", "densenet201_224x224", "dxnet169_224x224", SMOKE]
+TABLE_X = ["densenet169_224x224", "densenet201_224x224", SMOKE]
 
 
 @pytest.fixture()

@@ -34,8 +34,8 @@ def test_preflight_runs_every_experiment_at_paper_size_and_shrinks_only_the_work
         full = registry.resolve(name, "full")
         assert check.model_spec == full.model_spec, name
         assert check.input_hw == full.input_hw == full.paper_input, name
-        assert replace(check.recipe, epochs=0, batch_size=0) == \
-            replace(full.recipe, epochs=0, batch_size=0), name
+        assert replace(check.recipe, epochs=1, batch_size=1) == \
+            replace(full.recipe, epochs=1, batch_size=1), name
         assert check.dataset_name == full.dataset_name  # the user's real COCO / MPII
         assert check.subset is not None and check.pretrained_optional and check.preflight
         stand_in = registry.resolve(name, "preflight", "synthetic")
