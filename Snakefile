@@ -8,6 +8,7 @@ experiments its `train` selects; complexity is measured for every experiment.
 
 import os
 import signal
+import sys
 
 from pose.config import check_pipeline, load_registry
 
@@ -17,6 +18,11 @@ from pose.config import check_pipeline, load_registry
 # until the trainer installs its handler (pose.engine.preemption).
 if "SLURM_JOB_ID" in os.environ:
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+# Every job runs `pose` from the interpreter running Snakemake (the project's venv, on the
+# filesystem Slurm nodes share), whether or not the venv is on PATH.
+shell.prefix(f'set -euo pipefail; export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
 
 
 configfile: "params/pipeline.yaml"
@@ -52,9 +58,15 @@ include: "workflow/rules/complexity.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/preflight.smk"
 include: "workflow/rules/official.smk"
+include: "workflow/rules/targets.smk"
 
 
 check_code_changes()
+
+
+onstart:
+    # before the first job is submitted: a job no node of the site can take stops the run
+    check_site(workflow.executor_plugin.name)
 
 
 rule all:

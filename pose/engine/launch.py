@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from pose.config import ResolvedExperiment
 from pose.engine.distributed import launched_by_torchrun
@@ -23,6 +24,22 @@ def slurm_hostnames(nodelist: str) -> list[str]:
     """Slurm's compressed node list (`gpu[01-04]`) expanded, in allocation order."""
     return subprocess.run(["scontrol", "show", "hostnames", nodelist], check=True,
                           capture_output=True, text=True).stdout.split()
+
+
+def job_loader_workers(exp: ResolvedExperiment, training: bool,
+                       env: Mapping[str, str] | None = None) -> ResolvedExperiment:
+    """Inside a Slurm job, data loader workers follow the CPUs the job got
+    (SLURM_CPUS_PER_TASK, derived from the site's node shape) rather than the scale's
+    `num_workers`: each of the job's GPU processes keeps one CPU and gives the rest of its share
+    to its loader. On the CPU, and outside Slurm, the scale's figure stands (CPU training
+    computes on those cores)."""
+    env = os.environ if env is None else env
+    device = exp.device if training else exp.eval_device
+    cpus = env.get("SLURM_CPUS_PER_TASK", "")
+    if device != "cuda" or not cpus.isdigit():
+        return exp
+    processes = exp.gpus // exp.nodes if training else 1
+    return replace(exp, num_workers=max(0, int(cpus) // max(processes, 1) - 1))
 
 
 def distributed_command(exp: ResolvedExperiment, argv: Sequence[str],

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -60,17 +60,27 @@ def _env() -> dict[str, str]:
     return env
 
 
-def point_site_block_at_local_cluster(profile: Path) -> None:
-    """Edit only the site block of a copied profile: the local cluster's partitions and account."""
+# The node shape the tests declare: the local node's CPUs (a training of the tiny scale takes
+# one), and a memory well under the node's, so the derived --mem is visibly the share.
+NODE_CPUS = max(2, os.cpu_count() or 2)
+NODE_MEM_MB = 1000 * NODE_CPUS
+NODE_RUNTIME_MIN = 30  # below the 60 minutes a CPU job without an estimate asks for
+
+
+def point_site_block_at_local_cluster(profile: Path, cpus: int = NODE_CPUS) -> None:
+    """Edit only the site block of a copied profile: the local cluster's partitions (declared
+    with `cpus` CPUs per node) and account."""
     settings = yaml.safe_load(profile.read_text())
-    settings["partitions"] = {"cpu": {"max_gpu": 0}, "gpu": {"max_gpu": 8}}
+    node = {"max_threads": cpus, "max_mem_mb": NODE_MEM_MB, "max_runtime": NODE_RUNTIME_MIN}
+    settings["partitions"] = {"cpu": {**node, "max_gpu": 0}, "gpu": {**node, "max_gpu": 8}}
     settings["default-resources"] = {**settings["default-resources"], "slurm_account": ACCOUNT}
     profile.write_text(yaml.safe_dump(settings, sort_keys=False))
 
 
-def _tiny_slurm_project(work: Path, tiny_dataset: Path) -> Path:
+def _tiny_slurm_project(work: Path, tiny_dataset: Path, measured: Sequence[str] = ()) -> Path:
     """The tiny project (tests/conftest.py) with the Slurm profile, its dataset in place, and the
-    complexity files the repository holds for its experiments (as a clone of it has them)."""
+    complexity files the repository holds for its experiments (as a clone of it has them) but
+    those of `measured`, which the run measures."""
     from conftest import write_tiny_params
 
     params = write_tiny_params(work)
@@ -83,7 +93,7 @@ def _tiny_slurm_project(work: Path, tiny_dataset: Path) -> Path:
     (work / "runs" / "complexity").mkdir(parents=True)
     for exp in experiments:
         committed = ROOT / "runs" / "complexity" / f"{exp}.json"
-        if committed.is_file():
+        if committed.is_file() and exp not in measured:
             shutil.copy(committed, work / "runs" / "complexity" / committed.name)
     point_site_block_at_local_cluster(work / "slurm" / "config.yaml")
     return work
@@ -91,7 +101,8 @@ def _tiny_slurm_project(work: Path, tiny_dataset: Path) -> Path:
 
 def _sacct(run_id: str) -> list[dict[str, str]]:
     """The run's jobs as Slurm accounting lists them (the plugin names each job by the run ID)."""
-    fields = ["JobIDRaw", "JobName%64", "Comment%256", "State", "Partition", "Account"]
+    fields = ["JobIDRaw", "JobName%64", "Comment%256", "State", "Partition", "Account",
+              "ReqCPUS", "ReqMem", "Timelimit"]
     proc = subprocess.run(["sacct", "-X", "--parsable2", "--noheader", "--starttime", "now-1days",
                            "--name", run_id, f"--format={','.join(fields)}"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
@@ -111,7 +122,7 @@ def test_profile_runs_the_tiny_pipeline_through_slurm(
 ) -> None:
     from conftest import TINY_TRAIN
 
-    work = _tiny_slurm_project(tmp_path, tiny_dataset)
+    work = _tiny_slurm_project(tmp_path, tiny_dataset, measured=TINY_TRAIN)
     # The scale on the command line; the local cluster needs only faster polling than the
     # plugin's 40 s before the first status check.
     cmd = ["snakemake", "--profile", "slurm", "--config", "scale=tiny", "dataset=synthetic",
@@ -137,20 +148,63 @@ def test_profile_runs_the_tiny_pipeline_through_slurm(
     ran = Counter(r for r in re.findall(r"Finished jobid: \d+ \(Rule: (\w+)\)", out)
                   if r not in local)  # fmt: skip
     jobs = _sacct(run_id)
-    assert len(jobs) == sum(ran.values()) > 0
-    assert Counter(_rule_of(j["Comment"]) for j in jobs) == ran
-    assert ran["train"] == len(TINY_TRAIN) and ran["report"] == 1
+    # Fetching, the tables and the report ran on the submitting host; the complexity jobs of the
+    # two experiments in one Slurm job (their group); every other job through sbatch.
+    assert {"table", "report"} <= local, out[-6000:]
+    in_slurm = Counter(_rule_of(j["Comment"]) for j in jobs)
+    assert not {"table", "report", "all"} & set(in_slurm) and not any(
+        r.startswith("fetch") for r in in_slurm)
+    groups = [r for r in in_slurm if r.startswith("complexity")]
+    assert len(groups) == 1 and in_slurm.pop(groups[0]) == 1, in_slurm
+    assert ran.pop("complexity") == len(TINY_TRAIN)
+    assert in_slurm == ran and sum(ran.values()) > 0
+    assert ran["train"] == len(TINY_TRAIN) and local >= {"report"}
+    for exp in TINY_TRAIN:
+        assert (work / "runs" / "complexity" / f"{exp}.json").is_file()
     # No GPU at tiny scale: every job on the CPU partition, under the site block's account.
     assert {(j["State"], j["Partition"], j["Account"]) for j in jobs} == {
         ("COMPLETED", "cpu", ACCOUNT)}
 
-    # Training jobs as the profile submits them: requeueable, with the training time limit.
-    profile = yaml.safe_load((work / "slurm" / "config.yaml").read_text())
-    limit = _slurm_time(profile["set-resources"]["train"]["runtime"])
+    # Each job's request derived from the declared node: its CPUs (a tiny training and an
+    # evaluation take one) and their share of the node's memory; a time limit capped at the
+    # partition's. Training jobs are requeueable.
+    share = NODE_MEM_MB // NODE_CPUS
+    for job in (j for j in jobs if _rule_of(j["Comment"]) in ("train", "evaluate")):
+        assert (job["ReqCPUS"], job["ReqMem"]) == ("1", f"{share}M"), job
+        assert job["Timelimit"] == _slurm_time(NODE_RUNTIME_MIN), job
     for job in (j for j in jobs if _rule_of(j["Comment"]) == "train"):
         shown = subprocess.run(["scontrol", "show", "job", job["JobIDRaw"]], capture_output=True,
                                text=True, timeout=30).stdout  # fmt: skip
-        assert "Requeue=1" in shown and f"TimeLimit={limit} " in shown, shown
+        assert "Requeue=1" in shown, shown
+
+
+@pytest.mark.slow
+def test_a_job_larger_than_the_declared_node_stops_the_run_before_submission(
+    local_slurm: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """A training that takes 3 CPUs on nodes declared with 2 never reaches sbatch: the run
+    stops naming the job, what it needs and the site's value."""
+    from conftest import TINY_TRAIN
+
+    work = _tiny_slurm_project(tmp_path, tiny_dataset)
+    point_site_block_at_local_cluster(work / "slurm" / "config.yaml", cpus=2)
+    scales_path = work / "params" / "scales.yaml"
+    scales = yaml.safe_load(scales_path.read_text())
+    scales["tiny"]["threads"] = 3
+    scales_path.write_text(yaml.safe_dump(scales, sort_keys=False))
+    proc = subprocess.run(
+        ["snakemake", "--profile", "slurm", "--config", "scale=tiny", "dataset=synthetic",
+         "--slurm-init-seconds-before-status-checks", "1"],
+        cwd=work, env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-4000:]
+    assert "nothing was submitted" in out, out[-4000:]
+    for exp in TINY_TRAIN:
+        assert (f"train {exp}: needs 3 CPUs on one node, the nodes have 2 "
+                "(slurm/config.yaml partitions.cpu.max_threads)") in out, out[-4000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", out)
+    assert run_id is None or _sacct(run_id.group(1)) == []
+    assert not (work / "runs" / "tiny").exists()
 
 
 def _slurm_time(minutes: int) -> str:

@@ -18,8 +18,9 @@ rule bench_train:
     threads: train_threads
     resources:
         gpu=one_training_gpu,
-    conda:
-        "../../environment.yml"
+        cpus_per_task=request_of("bench", "cpus", train_threads),
+        mem_mb=request_of("bench", "mem_mb", 0),
+        runtime=request_of("bench", "runtime", 0),
     shell:
         "pose --no-progress bench-train {wildcards.experiment} --scale {params.scale} "
         "--out {output} 2> {log}"

@@ -172,8 +172,12 @@ def loader_cpus(wildcards):
 
 
 def train_threads(wildcards):
+    return train_threads_of(wildcards.experiment)
+
+
+def train_threads_of(experiment):
     """The scale's threads; else, on GPUs, one per loader worker and main process per GPU."""
-    exp = resolved(wildcards.experiment)
+    exp = resolved(experiment)
     if exp.threads:
         return exp.threads * exp.processes  # a check scale's CPU processes
     return exp.gpus * (exp.num_workers + 1) if exp.device == "cuda" else 8
@@ -209,3 +213,119 @@ def mpii_experiments():
     """Trained experiments on MPII (they get a test-set prediction file)."""
     return [e for e in TRAINED
             if resolved(e).task == "keypoints" and resolved(e).keypoints.name == "mpii"]
+
+
+# ------------------------------------------------------------------------------------------------
+# What each job asks a Slurm cluster for, derived from the profile's site block (pose.site: the
+# node shape of each partition and the GPU) by pose.cluster_requests. Without a profile (a test
+# project) the jobs ask for their threads and loader CPUs only.
+
+from pose.cluster_requests import (
+    cpu_request,
+    exceeds_time_limit,
+    gpu_request,
+    misfits,
+    training_request,
+)
+from pose.site import DEFAULT_PROFILE, load_site
+
+SITE = load_site(DEFAULT_PROFILE) if DEFAULT_PROFILE.is_file() else None
+BENCH_HOURS = 0.25  # the throughput benchmark: a few hundred steps
+
+
+def _training_hours(experiment):
+    """The training's wall-clock estimate (pose.plan), None where there is none (on the CPU)."""
+    exp = resolved(experiment)
+    if SITE is None or exp.device != "cuda":
+        return None
+    from pose.plan import training_estimate
+
+    return training_estimate(REGISTRY, experiment, SCALE, SITE, Path("runs")).wall_hours
+
+
+def _evaluation_hours(experiment):
+    exp = resolved(experiment)
+    if SITE is None or exp.eval_device != "cuda":
+        return None
+    from pose.plan import evaluation_hours
+
+    return evaluation_hours(REGISTRY, experiment, SCALE, SITE)
+
+
+_REQUESTS = {}
+
+
+def job_request(kind, experiment=None):
+    """The JobRequest of a job: `train`, `evaluate` (also the test-set predictions), `bench`
+    or `cpu` (one CPU), or None without a site block."""
+    key = (kind, experiment)
+    if SITE is None:
+        return None
+    if key not in _REQUESTS:
+        if kind == "train":
+            request = training_request(resolved(experiment), SITE,
+                                       train_threads_of(experiment),
+                                       _training_hours(experiment))
+        elif kind == "evaluate" and resolved(experiment).eval_device == "cuda":
+            request = gpu_request(SITE, 1, 1, _evaluation_hours(experiment))
+        elif kind == "evaluate":
+            request = cpu_request(SITE, resolved(experiment).num_workers + 1)
+        elif kind == "bench" and resolved(experiment).device == "cuda":
+            request = gpu_request(SITE, 1, 1, BENCH_HOURS)
+        elif kind == "bench":
+            request = cpu_request(SITE, train_threads_of(experiment), BENCH_HOURS)
+        else:
+            request = cpu_request(SITE, 1)
+        _REQUESTS[key] = request
+    return _REQUESTS[key]
+
+
+def request_of(kind, field, fallback=None):
+    """A resource function for a rule: `field` of the job's request (the Slurm plugin turns
+    cpus into --cpus-per-task, mem_mb into --mem, runtime into --time)."""
+
+    def value(wildcards):
+        request = job_request(kind, getattr(wildcards, "experiment", None))
+        if request is None:
+            return fallback(wildcards) if callable(fallback) else fallback
+        return {"cpus": request.cpus, "mem_mb": request.mem_mb,
+                "runtime": request.runtime_min}[field]
+
+    return value
+
+
+def site_problems():
+    """Every job of the run the site's nodes cannot take, and every training that cannot finish
+    within its time limit times its retries (each resumes from the checkpoint)."""
+    from pose.preflight import RESOURCES, read_resources
+
+    problems, late = [], []
+    for experiment in TRAINED:
+        request = job_request("train", experiment)
+        record = read_resources(Path("runs") / "preflight" / experiment / RESOURCES) or {}
+        memory = (record.get("gpu_memory") or {}).get("total_gb")
+        problems += misfits(f"train {experiment}", request, SITE,
+                            memory if resolved(experiment).device == "cuda" else None)
+        problems += misfits(f"evaluate {experiment}", job_request("evaluate", experiment), SITE)
+        hours = _training_hours(experiment)
+        partition = SITE.partitions[request.partition]
+        if hours is not None and exceeds_time_limit(hours, partition, SITE.retries):
+            late.append(f"train {experiment}: an estimated {hours:.0f} h, more than the time "
+                        f"limit {partition.runtime_min} min x {SITE.retries + 1} attempts "
+                        f"({SITE.path} partitions.{partition.name}.max_runtime, retries)")
+    return problems, late
+
+
+def check_site(executor):
+    """Before anything is submitted to Slurm: stop when a job cannot fit the site's nodes."""
+    if SITE is None or executor != "slurm":
+        return
+    from pose.errors import PoseError
+
+    problems, late = site_problems()
+    for line in late:
+        print(f"Warning: {line}", file=sys.stderr)
+    if problems:
+        raise PoseError("The site's nodes cannot run these jobs, so nothing was submitted "
+                        "(edit the site block of slurm/config.yaml, or the experiments):\n  "
+                        + "\n  ".join(problems))

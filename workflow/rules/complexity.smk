@@ -8,10 +8,14 @@ rule complexity:
         spec=lambda w: str(REGISTRY.model(REGISTRY.experiments[w.experiment].model)),
     log:
         "logs/complexity_{experiment}.log",
+    # One Slurm job for all of them (the profile's group-components): each takes seconds.
+    group:
+        "complexity"
     resources:
         gpu=0,
-    conda:
-        "../../environment.yml"
+        cpus_per_task=1,
+        mem_mb=request_of("cpu", "mem_mb", 0),
+        runtime=2,
     shell:
         "pose complexity {params.model} --input {params.input} --format json "
         "--out {output} > {log} 2>&1"

@@ -7,6 +7,8 @@ for _source, _out in {**DATA, **TEST_DEV_DATA}.items():
     rule:
         name:
             f"fetch_{_source}"
+        # on the submitting host: compute nodes often have no internet
+        localrule: True
         output:
             directory(_out),
         params:
@@ -15,8 +17,6 @@ for _source, _out in {**DATA, **TEST_DEV_DATA}.items():
             spec=synthetic_spec(_source),
         log:
             f"logs/fetch_{_source}.log",
-        conda:
-            "../../environment.yml"
         resources:
             gpu=0,
         shell:

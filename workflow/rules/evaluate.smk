@@ -18,9 +18,9 @@ rule evaluate:
         f"logs/{SCALE}/evaluate_{{experiment}}.log",
     resources:
         gpu=eval_gpus,
-        cpus_per_task=loader_cpus,
-    conda:
-        "../../environment.yml"
+        cpus_per_task=request_of("evaluate", "cpus", loader_cpus),
+        mem_mb=request_of("evaluate", "mem_mb", 0),
+        runtime=request_of("evaluate", "runtime", 0),
     shell:
         "pose --no-progress evaluate {wildcards.experiment} --scale {params.scale} "
         "> {log} 2>&1"

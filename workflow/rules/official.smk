@@ -24,14 +24,13 @@ ruleorder: verify_official > table
 
 rule fetch_official_pose_weights:
     """Verifies the placed files (or names where to get them when none is placed)."""
+    localrule: True
     output:
         directory(OFFICIAL_DIR),
     log:
         "logs/fetch_official_pose_weights.log",
     resources:
         gpu=0,
-    conda:
-        "../../environment.yml"
     shell:
         f"pose --no-progress fetch {OFFICIAL.source} 2> {{log}}"
 
@@ -52,7 +51,5 @@ rule verify_official:
     resources:
         gpu=1 if REGISTRY.scale("full").eval_device == "cuda" else 0,
         cpus_per_task=REGISTRY.scale("full").num_workers + 1,
-    conda:
-        "../../environment.yml"
     shell:
         "pose --no-progress verify-official --scale full > {log} 2>&1"

@@ -21,8 +21,6 @@ rule preflight:
     threads: train_threads
     resources:
         gpu=0,
-    conda:
-        "../../environment.yml"
     shell:
         "pose --no-progress preflight {wildcards.experiment} --scale {params.scale} "
         "--dataset {params.dataset} > {log} 2>&1"
@@ -30,6 +28,7 @@ rule preflight:
 
 rule preflight_check:
     """Fails, naming them, when experiments failed preflight (after the report lists them)."""
+    localrule: True
     input:
         "reports/index.md",
         expand(f"{RUNS}/{{experiment}}/resources.json", experiment=TRAINED),
@@ -42,8 +41,6 @@ rule preflight_check:
         f"logs/{SCALE}/preflight_check.log",
     resources:
         gpu=0,
-    conda:
-        "../../environment.yml"
     shell:
         "pose preflight-check --scale {params.scale} --dataset {params.dataset} "
         "--out {output} > {log} 2>&1 || (cat {log} >&2; exit 1)"

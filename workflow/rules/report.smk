@@ -23,14 +23,13 @@ rule speed:
     threads: lambda w: SPEED[(w.experiment, w.protocol)].threads or 1
     resources:
         gpu=lambda w: int(SPEED[(w.experiment, w.protocol)].device == "cuda"),
-    conda:
-        "../../environment.yml"
     shell:
         "{params.command} > {log} 2>&1"
 
 
 rule table:
     """One paper table: the paper's figures beside the reproduced ones."""
+    localrule: True  # seconds of work: not worth a queue wait
     input:
         table_inputs,
         # the `pose speed` records of the rows whose paper gives a speed
@@ -47,8 +46,6 @@ rule table:
         f"logs/{SCALE}/table_{{table}}.log",
     resources:
         gpu=0,
-    conda:
-        "../../environment.yml"
     shell:
         "pose table {wildcards.table} --scale {params.scale} > {log} 2>&1"
 
@@ -65,6 +62,7 @@ REPORT_OUTPUTS = (
 rule report:
     """reports/index.md: every table, the training cost, the training curves, assumptions and
     provenance."""
+    localrule: True
     input:
         expand("reports/tables/{table}.md", table=TABLES),
         # the training curves and throughput (the estimated device-hours per paper); at a check
@@ -86,7 +84,5 @@ rule report:
         f"logs/{SCALE}/report.log",
     resources:
         gpu=0,
-    conda:
-        "../../environment.yml"
     shell:
         "pose report --scale {params.scale} > {log} 2>&1"

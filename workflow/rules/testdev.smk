@@ -13,9 +13,9 @@ rule predict_test_dev:
         f"logs/{SCALE}/predict_test_dev_{{experiment}}.log",
     resources:
         gpu=eval_gpus,
-        cpus_per_task=loader_cpus,
-    conda:
-        "../../environment.yml"
+        cpus_per_task=request_of("evaluate", "cpus", loader_cpus),
+        mem_mb=request_of("evaluate", "mem_mb", 0),
+        runtime=request_of("evaluate", "runtime", 0),
     shell:
         "pose --no-progress predict-test-dev {wildcards.experiment} --scale {params.scale} "
         "> {log} 2>&1"
@@ -43,9 +43,9 @@ rule predict_mpii_test:
         f"logs/{SCALE}/predict_mpii_test_{{experiment}}.log",
     resources:
         gpu=eval_gpus,
-        cpus_per_task=loader_cpus,
-    conda:
-        "../../environment.yml"
+        cpus_per_task=request_of("evaluate", "cpus", loader_cpus),
+        mem_mb=request_of("evaluate", "mem_mb", 0),
+        runtime=request_of("evaluate", "runtime", 0),
     shell:
         "pose --no-progress predict-mpii-test {wildcards.experiment} --scale {params.scale} "
         "> {log} 2>&1"

@@ -21,7 +21,9 @@ rule train:
     resources:
         gpu=train_gpus,
         nodes=train_nodes,
-    conda:
-        "../../environment.yml"
+        # the share of a node that goes with the GPUs, and the estimated time (site block)
+        cpus_per_task=request_of("train", "cpus", train_threads),
+        mem_mb=request_of("train", "mem_mb", 0),
+        runtime=request_of("train", "runtime", 0),
     shell:
         "pose --no-progress train {wildcards.experiment} --scale {params.scale} 2> {log}"
