@@ -69,8 +69,9 @@ def gpu_request(site: Site, gpus: int, nodes: int, estimate_hours: float | None)
         cpus, mem = part.cpus * gpus // part.gpus, part.mem_mb * gpus // part.gpus
     else:
         cpus, mem = gpu_share(part, gpus)
+    # without an estimate a GPU job (a training resumes on retry) asks for the whole limit
     return JobRequest(partition=part.name, gpus=gpus, nodes=nodes, cpus=cpus, mem_mb=mem,
-                      runtime_min=runtime_minutes(estimate_hours, part))
+                      runtime_min=runtime_minutes(estimate_hours, part, part.runtime_min))
 
 
 def training_request(exp: ResolvedExperiment, site: Site, cpu_threads: int,

@@ -257,7 +257,8 @@ def speed_command(registry: Registry, experiment: str, protocol: str, out: str) 
     if speed is None:
         raise ConfigError(f"{experiment}: no table gives a speed measured as {protocol!r}")
     exp = registry.experiments[experiment]
-    args = [f"pose --no-progress speed {exp.model} --input {exp.input}",
+    claim = " --claim-gpus 1" if speed.device == "cuda" else ""  # its own GPU (gpu_claim)
+    args = [f"pose --no-progress{claim} speed {exp.model} --input {exp.input}",
             f"--device {speed.device}", f"--persons {speed.persons}"]
     if speed.threads is not None:
         args.append(f"--threads {speed.threads}")

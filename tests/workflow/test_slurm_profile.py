@@ -56,7 +56,9 @@ def _value(text: str) -> int | str:
 def parse_dry_run(output: str) -> list[DryRunJob]:
     """The jobs `snakemake -n` lists, with their wildcards and resources."""
     jobs = []
-    for rule, block in re.findall(r"^rule (\w+):\n(.*?)(?=\n\S|\Z)", output, flags=re.S | re.M):
+    # a group's jobs are listed indented under "Group job NAME"
+    for rule, block in re.findall(r"^ *rule (\w+):\n(.*?)(?=\n\s*\[|\n\S|\Z)", output,
+                                  flags=re.S | re.M):  # fmt: skip
         wildcards = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
         resources = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
         pairs = (item.split("=", 1) for item in resources.group(1).split(", ")) if resources else ()
@@ -71,11 +73,13 @@ def parse_dry_run(output: str) -> list[DryRunJob]:
 def profile_workflow_copy(dst: Path) -> Path:
     """The files a dry run with the Slurm profile reads, in a scratch directory. reports/ comes
     along as the repository holds it (written at smoke scale): the full scale must still be
-    planned in full. runs/ does not, so that every kind of job is listed."""
+    planned in full. Of runs/ only the complexity records come, as a clone has them (the
+    training-time estimates read them), but one, so that every kind of job is listed."""
     for name in ("Snakefile", "environment.yml"):
         shutil.copy(ROOT / name, dst / name)
-    for folder in ("workflow", "params", "slurm", "reports"):
+    for folder in ("workflow", "params", "slurm", "reports", "runs/complexity"):
         shutil.copytree(ROOT / folder, dst / folder)
+    next((dst / "runs" / "complexity").glob("*.json")).unlink()
     return dst
 
 
@@ -154,8 +158,28 @@ def test_jobs_go_to_the_site_partition_their_gpu_request_fits(
             continue  # a rule that runs nothing (`all`) is not submitted
         expected = gpu if job.resources["gpu"] > 0 else cpu
         assert _route(job) == expected, (job.rule, job.wildcards, dict(job.resources))
-    routed = {j.rule: _route(j) for j in jobs if j.rule in ("train", "complexity", "report")}
-    assert routed == {"train": gpu, "complexity": cpu, "report": cpu}
+    routed = {j.rule: _route(j) for j in jobs if j.rule in ("train", "evaluate", "complexity")}
+    assert routed == {"train": gpu, "evaluate": gpu, "complexity": cpu}
+
+
+def test_every_job_asks_for_its_share_of_a_declared_node(
+    full_dry_run: tuple[Path, list[DryRunJob]],
+) -> None:
+    """Each training asks for its GPUs' share of a GPU node's CPUs and memory and a time limit
+    within the partition's; an evaluation for one GPU's share."""
+    from pose.site import load_site
+
+    _, jobs = full_dry_run
+    node = load_site(PROFILE).gpu_partition()
+    train = [j for j in jobs if j.rule == "train"]
+    assert {j.resources["gpu"] for j in train} > {1}  # several GPU counts are checked
+    for job in train + [j for j in jobs if j.rule == "evaluate"]:
+        gpus = job.resources["gpu"]
+        assert job.resources["cpus_per_task"] == node.cpus * gpus // node.gpus, job
+        assert job.resources["mem_mb"] == node.mem_mb * gpus // node.gpus, job
+        assert 0 < job.resources["runtime"] <= node.runtime_min, job
+    runtimes = {j.resources["runtime"] for j in train}
+    assert len(runtimes) > 1  # estimated per experiment, not one default
 
 
 def test_training_jobs_are_submitted_preemptible(
@@ -186,23 +210,22 @@ def test_training_jobs_are_submitted_preemptible(
     assert "--signal" not in get_submit_command(report, params, settings=settings)
 
 
-def test_evaluation_jobs_take_a_cpu_per_data_loader_worker(
+def test_evaluation_jobs_run_on_one_gpu_with_its_cpus(
     full_dry_run: tuple[Path, list[DryRunJob]],
 ) -> None:
     from snakemake_executor_plugin_slurm.submit_string import get_submit_command
 
-    from pose.config import load_registry
+    from pose.site import load_site
 
-    work, jobs = full_dry_run
-    registry = load_registry(work / "params", check_pipeline=False)
+    _, jobs = full_dry_run
+    node = load_site(PROFILE).gpu_partition()
     params = {"run_uuid": "run", "slurm_logfile": "log", "comment_str": "c", "account": "",
               "partition": "", "workdir": "."}  # fmt: skip
     evaluate = [j for j in jobs if j.rule == "evaluate"]
     assert evaluate
     for job in evaluate:
-        exp = registry.resolve(job.wildcards.removeprefix("experiment="), "full")
-        cpus = exp.num_workers + 1
-        assert job.resources["cpus_per_task"] == cpus > 1
+        cpus = node.cpus // node.gpus
+        assert job.resources["gpu"] == 1 and job.resources["cpus_per_task"] == cpus > 1
         assert f"--cpus-per-task={cpus}" in get_submit_command(job, params)
 
 
@@ -212,7 +235,7 @@ def test_site_block_comes_first_and_default_resources_hold_no_tasks() -> None:
     text = PROFILE.read_text()
     site, _, rest = text.partition("END OF SITE SETTINGS")
     assert rest, "slurm/config.yaml has no end-of-site-settings marker"
-    site_keys = {"partitions", "slurm-partition-config", "slurm-status-command",
+    site_keys = {"partitions", "slurm-partition-config", "site", "slurm-status-command",
                  "default-resources", "set-resources"}  # fmt: skip
     assert site_keys <= set(re.findall(r"^([\w-]+):", site, flags=re.M))
     assert not site_keys & set(re.findall(r"^([\w-]+):", rest, flags=re.M))

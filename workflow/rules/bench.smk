@@ -22,5 +22,5 @@ rule bench_train:
         mem_mb=request_of("bench", "mem_mb", 0),
         runtime=request_of("bench", "runtime", 0),
     shell:
-        "pose --no-progress bench-train {wildcards.experiment} --scale {params.scale} "
+        "pose --no-progress --claim-gpus {resources.gpu} bench-train {wildcards.experiment} --scale {params.scale} "
         "--out {output} 2> {log}"

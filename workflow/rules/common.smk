@@ -238,18 +238,27 @@ def _training_hours(experiment):
     exp = resolved(experiment)
     if SITE is None or exp.device != "cuda":
         return None
+    from pose.errors import DataError
     from pose.plan import training_estimate
 
-    return training_estimate(REGISTRY, experiment, SCALE, SITE, Path("runs")).wall_hours
+    try:
+        return training_estimate(REGISTRY, experiment, SCALE, SITE, Path("runs")).wall_hours
+    except DataError as err:  # no complexity record yet: the partition's time limit
+        print(f"Warning: {experiment}: no training-time estimate ({err})", file=sys.stderr)
+        return None
 
 
 def _evaluation_hours(experiment):
     exp = resolved(experiment)
     if SITE is None or exp.eval_device != "cuda":
         return None
+    from pose.errors import DataError
     from pose.plan import evaluation_hours
 
-    return evaluation_hours(REGISTRY, experiment, SCALE, SITE)
+    try:
+        return evaluation_hours(REGISTRY, experiment, SCALE, SITE)
+    except DataError:  # said once, for its training
+        return None
 
 
 _REQUESTS = {}

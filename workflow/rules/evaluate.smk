@@ -22,5 +22,5 @@ rule evaluate:
         mem_mb=request_of("evaluate", "mem_mb", 0),
         runtime=request_of("evaluate", "runtime", 0),
     shell:
-        "pose --no-progress evaluate {wildcards.experiment} --scale {params.scale} "
+        "pose --no-progress --claim-gpus {resources.gpu} evaluate {wildcards.experiment} --scale {params.scale} "
         "> {log} 2>&1"

@@ -52,4 +52,4 @@ rule verify_official:
         gpu=1 if REGISTRY.scale("full").eval_device == "cuda" else 0,
         cpus_per_task=REGISTRY.scale("full").num_workers + 1,
     shell:
-        "pose --no-progress verify-official --scale full > {log} 2>&1"
+        "pose --no-progress --claim-gpus {resources.gpu} verify-official --scale full > {log} 2>&1"

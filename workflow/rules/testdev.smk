@@ -17,7 +17,7 @@ rule predict_test_dev:
         mem_mb=request_of("evaluate", "mem_mb", 0),
         runtime=request_of("evaluate", "runtime", 0),
     shell:
-        "pose --no-progress predict-test-dev {wildcards.experiment} --scale {params.scale} "
+        "pose --no-progress --claim-gpus {resources.gpu} predict-test-dev {wildcards.experiment} --scale {params.scale} "
         "> {log} 2>&1"
 
 
@@ -47,7 +47,7 @@ rule predict_mpii_test:
         mem_mb=request_of("evaluate", "mem_mb", 0),
         runtime=request_of("evaluate", "runtime", 0),
     shell:
-        "pose --no-progress predict-mpii-test {wildcards.experiment} --scale {params.scale} "
+        "pose --no-progress --claim-gpus {resources.gpu} predict-mpii-test {wildcards.experiment} --scale {params.scale} "
         "> {log} 2>&1"
 
 

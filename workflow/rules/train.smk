@@ -26,4 +26,4 @@ rule train:
         mem_mb=request_of("train", "mem_mb", 0),
         runtime=request_of("train", "runtime", 0),
     shell:
-        "pose --no-progress train {wildcards.experiment} --scale {params.scale} 2> {log}"
+        "pose --no-progress --claim-gpus {resources.gpu} train {wildcards.experiment} --scale {params.scale} 2> {log}"
