@@ -52,6 +52,10 @@ class ClassificationSpec:
             raise ConfigError(f"num_classes: expected 2 or more, got {self.num_classes!r}")
 
 
+# DatasetSpec's counts for the cost plan only (pose.plan), left out of a run's resolved dataset
+PLAN_COUNTS = ("train_samples", "val_samples")
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     # how it comes into being, and its keypoint set (pose.data.keypoint_sets): synthetic and
@@ -71,6 +75,11 @@ class DatasetSpec:
     # The classification splits (ImageNet; the synthetic set's stand-in for it), which the
     # classification experiments (DANet Table X) train and evaluate on.
     classification: ClassificationSpec | None = field(default=None, metadata=OMIT_DEFAULT)
+    # The cost plan's counts (pose.plan) where the data is not on disk: the samples one training
+    # epoch passes over and the boxes (or images) one evaluation runs the model on. Neither
+    # training nor evaluation reads them, so they are no part of a run's identity.
+    train_samples: int | None = field(default=None, metadata=OMIT_DEFAULT)
+    val_samples: int | None = field(default=None, metadata=OMIT_DEFAULT)
 
     def __post_init__(self) -> None:
         # from_dict builds nested dataclasses of required fields only; build the optional ones
@@ -79,6 +88,11 @@ class DatasetSpec:
             value = getattr(self, name)
             if isinstance(value, dict):
                 object.__setattr__(self, name, from_dict(kind, value, name))
+        for name in PLAN_COUNTS:
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ConfigError(f"{name}: expected a positive count, got {value!r}")
         if self.source != "imagenet" and (self.train is None or self.val is None):
             raise ConfigError(f"a {self.source} dataset needs its keypoint splits `train` and "
                               "`val`")
@@ -551,7 +565,7 @@ class ResolvedExperiment:
     def _dataset_dict(self) -> dict:
         """The dataset entry as far as this experiment reads it: a keypoint run does not read
         the classification splits, a classification run reads only them."""
-        d = to_dict(self.dataset)
+        d = {k: v for k, v in to_dict(self.dataset).items() if k not in PLAN_COUNTS}
         if self.task == "keypoints":
             d.pop("classification", None)
             return d
