@@ -28,7 +28,7 @@ def estimate_hours(epochs: int, train_samples: int, images_per_second: float) ->
     return epochs * train_samples / images_per_second / SECONDS_PER_HOUR
 
 
-def _logged(runs_dir: Path, scale: str, experiment: str) -> dict | None:
+def logged_training(runs_dir: Path, scale: str, experiment: str) -> dict | None:
     """The training time train_log.csv records (validation epochs included), or None."""
     path = train_log_path(runs_dir, scale, experiment)
     if not path.is_file():
@@ -60,7 +60,7 @@ def experiment_cost(registry: Registry, experiment: str, scale: str, runs_dir: P
         return row
     path = bench_path(runs_dir, scale, experiment)
     bench = load_bench(path, exp)
-    logged = _logged(runs_dir, scale, experiment)
+    logged = logged_training(runs_dir, scale, experiment)
     row["logged"] = logged
     if bench is None:
         row["note"] = "bench-train not run"

@@ -19,6 +19,7 @@ from pose.io import atomic_path, read_json_object
 from pose.report.gpu_hours import write_training_cost
 from pose.report.gpu_hours_plot import plot_cost
 from pose.report.gpu_hours_render import plot_subtitle, render_training_cost
+from pose.report.plan_section import plan_section
 from pose.report.plots import PLOT_STEM
 from pose.report.preflight import PROFILE, preflight_section
 from pose.report.provenance import collect_provenance
@@ -234,7 +235,9 @@ def training_cost_section(registry: Registry, scale: str, runs_dir: Path, plots_
     cost = write_training_cost(registry, scale, runs_dir, numbers)
     plots = plot_cost(cost, plot_subtitle(registry, scale, cost), plots_dir)
     plot = _link(plots[0], out) if plots else None
-    return render_training_cost(registry, scale, cost, plot, _link(numbers, out))
+    section = render_training_cost(registry, scale, cost, plot, _link(numbers, out))
+    planned = plan_section(registry, scale, runs_dir, registry.params_dir.parent / PROFILE)
+    return section + ("\n" + planned if planned else "")
 
 
 def write_index(
