@@ -30,11 +30,15 @@ def _scale(args: argparse.Namespace, registry: Registry) -> str:
     return scale
 
 
-def _resolve(args: argparse.Namespace, registry: Registry):
+def _resolve(args: argparse.Namespace, registry: Registry, training: bool = False):
     """The experiment at the command's scale; `--dataset` replaces its dataset where the scale
-    takes stand-ins (preflight on the synthetic set)."""
-    return registry.resolve(args.experiment, _scale(args, registry),
-                            getattr(args, "dataset", None))
+    takes stand-ins (preflight on the synthetic set). In a Slurm job its loader workers follow
+    the job's CPUs (`training`: over the job's GPU processes)."""
+    from pose.engine.launch import job_loader_workers
+
+    exp = registry.resolve(args.experiment, _scale(args, registry),
+                           getattr(args, "dataset", None))
+    return job_loader_workers(exp, training)
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -69,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from pose.engine.launch import check_devices, distributed_command, exec_distributed
 
     registry = _registry(args)
-    exp = _resolve(args, registry)
+    exp = _resolve(args, registry, training=True)
     check_devices(exp)  # before torchrun starts a process per GPU
     command = distributed_command(exp, args.argv)
     if command is not None:  # several GPUs: one process each, under torchrun
@@ -160,8 +164,7 @@ def cmd_predict_test_dev(args: argparse.Namespace) -> None:
     from pose.evaluate.testdev import predict_test_dev
 
     registry = _registry(args)
-    exp = registry.resolve(args.experiment, _scale(args, registry))
-    path = predict_test_dev(exp, _progress(args))
+    path = predict_test_dev(_resolve(args, registry), _progress(args))
     print(f"test-dev submission: {path} (upload it to the COCO keypoint evaluation server, then "
           f"`pose import-server-stats FILE --experiment {args.experiment}`)")
 
@@ -170,8 +173,7 @@ def cmd_predict_mpii_test(args: argparse.Namespace) -> None:
     from pose.evaluate.mpii_test import predict_mpii_test
 
     registry = _registry(args)
-    path = predict_mpii_test(registry.resolve(args.experiment, _scale(args, registry)),
-                             _progress(args))
+    path = predict_mpii_test(_resolve(args, registry), _progress(args))
     print(f"MPII test-set predictions: {path} (the evaluation toolkit's `pred` format; the "
           "benchmark's authors score the test set)")
 
@@ -259,6 +261,21 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
     _emit_record(args, record, bench_lines)
 
 
+def cmd_bench_data(args: argparse.Namespace) -> None:
+    from pose.measure.data_bench import bench_data, data_bench_lines
+    from pose.measure.train_bench import parse_bench_input
+
+    registry = _registry(args)
+    record = bench_data(
+        args.name, _scale(args, registry), registry.params_dir,
+        input_hw=parse_bench_input(args.input), workers=args.workers, samples=args.samples,
+        batch=args.batch, repeat=args.repeat, images=args.images, annotations=args.annotations,
+        reduced_decode=args.reduced_decode, compare_with=args.compare_with,
+        log=(lambda line: print(line, file=sys.stderr)) if _progress(args) else None,
+    )
+    _emit_record(args, record, data_bench_lines)
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     registry = _registry(args)
     stages.table_stage(registry, args.table, _scale(args, registry))
@@ -269,10 +286,31 @@ def cmd_use_scale(args: argparse.Namespace) -> None:
     print(f"{path}: scale {args.name!r}; `dvc repro` and `snakemake` now run it")
 
 
+def cmd_restore_mtimes(args: argparse.Namespace) -> None:
+    from pose.dvc_mtimes import restore_mtimes
+
+    moved, changed = restore_mtimes(args.root)
+    print(f"outputs of {len(moved)} up-to-date DVC stages dated after their dependencies")
+    if changed:
+        print(f"{len(changed)} stages changed (`dvc status`), their outputs left as they are: "
+              + ", ".join(changed))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     registry = _registry(args)
     stages.report_stage(registry, _scale(args, registry))
     print("report written to reports/index.md")
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from pose.plan import plan, plan_lines
+    from pose.site import load_site
+
+    registry = _registry(args)
+    result = plan(registry, _scale(args, registry), load_site(args.site), args.runs,
+                  paper=args.paper, gpus=args.gpus)
+    print(json.dumps(result, indent=2) if args.format == "json"
+          else "\n".join(plan_lines(result)))
 
 
 def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -286,6 +324,11 @@ def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
         "--no-progress", action="store_true", default=default(False), help="no progress bars"
     )
     parser.add_argument("-v", "--verbose", action="store_true", default=default(False))
+    parser.add_argument(
+        "--claim-gpus", type=int, metavar="G", default=default(0),
+        help="take G of this machine's GPUs no other job holds (CUDA_VISIBLE_DEVICES), for "
+             "`snakemake --resources gpu=K` without a scheduler; nothing under Slurm",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -471,6 +514,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write the JSON record to this file")
     p.set_defaults(func=cmd_bench_train)
 
+    p = add("bench-data", help="training data throughput (samples/s per core), no model")
+    p.add_argument("name", metavar="EXPERIMENT_OR_RECIPE",
+                   help="an experiment (its training set and input at the scale) or a recipe "
+                        "(the first experiment using it, at its paper input size)")
+    scale_arg(p)
+    p.add_argument("--input", help="H x W (default: the experiment's)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="loader worker processes (default 0: in this process, one thread); "
+                        "per core = samples/s / max(workers, 1)")
+    p.add_argument("--samples", type=int, default=512, help="timed samples per run")
+    p.add_argument("--batch", type=int, help="collation batch (default: the recipe's per GPU)")
+    p.add_argument("--repeat", type=int, default=3, help="runs; the median is reported")
+    p.add_argument("--images", type=Path, help="COCO-format image folder instead of the "
+                   "experiment's training set (with --annotations)")
+    p.add_argument("--annotations", type=Path, help="its COCO keypoints annotation file")
+    p.add_argument("--reduced-decode", action="store_true",
+                   help="decode JPEGs at 1/2, 1/4, 1/8 size when the crop zooms out that much "
+                        "(faster; pixels differ slightly from the full decode)")
+    p.add_argument("--compare-with", metavar="REV",
+                   help="also time this commit's implementation (a git worktree) on the same "
+                        "samples, alternating; prints both, their ratio and the samples' "
+                        "differences")
+    p.add_argument("--format", choices=["json", "text"], default="text")
+    p.add_argument("--out", type=Path, help="also write the JSON record to this file")
+    p.set_defaults(func=cmd_bench_data)
+
     p = add("table", help="write one paper table (paper beside reproduced)")
     p.add_argument("table")
     scale_arg(p)
@@ -480,11 +549,30 @@ def build_parser() -> argparse.ArgumentParser:
     scale_arg(p)
     p.set_defaults(func=cmd_report)
 
+    p = add("plan", help="before submitting: GPU-hours per paper, the wall clock on the site's "
+            "GPUs, and trainings longer than the time limit allows")
+    p.add_argument("--scale", default="full", help="scale preset (default: full)")
+    p.add_argument("--paper", help="one paper only (its tables' name prefix, e.g. dnanet)")
+    p.add_argument("--gpus", type=int,
+                   help="GPUs the wall clock is scheduled on (default: the GPU partition's per "
+                        "node)")
+    p.add_argument("--site", type=Path, default=Path("slurm/config.yaml"),
+                   help="the Slurm profile holding the site block")
+    p.add_argument("--runs", type=Path, default=Path("runs"),
+                   help="where bench.json and the complexity records are read")
+    p.add_argument("--format", choices=["json", "text"], default="text")
+    p.set_defaults(func=cmd_plan)
+
     p = add("use-scale", help="rewrite params/pipeline.yaml for a scale (what dvc repro runs)")
     p.add_argument("name", metavar="SCALE", help="scale preset in params/scales.yaml")
     p.add_argument("--dataset", help="which of the scale's datasets the run covers (full: coco, "
                    "the default, or mpii)")
     p.set_defaults(func=cmd_use_scale)
+
+    p = add("restore-mtimes", help="after `dvc pull` / `dvc checkout`: date each up-to-date DVC "
+            "stage's outputs after its dependencies, so Snakemake re-runs only what changed")
+    p.add_argument("--root", type=Path, default=Path(), help="the DVC project (default: here)")
+    p.set_defaults(func=cmd_restore_mtimes)
     return parser
 
 
@@ -499,6 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.claim_gpus:
+            from pose.engine.gpu_claim import claim_gpus
+
+            claim_gpus(args.claim_gpus)
         args.func(args)
     except PoseError as err:  # one raised in a loader worker: its message, not its traceback
         print(f"pose {args.command}: error: {error_message(err)}", file=sys.stderr)

@@ -230,7 +230,7 @@ from pose.cluster_requests import (
 from pose.site import DEFAULT_PROFILE, load_site
 
 SITE = load_site(DEFAULT_PROFILE) if DEFAULT_PROFILE.is_file() else None
-BENCH_HOURS = 0.25  # the throughput benchmark: a few hundred steps
+BENCH_HOURS = 0.25  # the throughput benchmark (a few hundred steps), a preflight job
 
 
 def _training_hours(experiment):

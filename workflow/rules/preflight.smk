@@ -21,6 +21,10 @@ rule preflight:
     threads: train_threads
     resources:
         gpu=0,
+        # a short CPU job with the training's threads, as the throughput benchmark's
+        cpus_per_task=request_of("bench", "cpus", train_threads),
+        mem_mb=request_of("bench", "mem_mb", 0),
+        runtime=request_of("bench", "runtime", 0),
     shell:
         "pose --no-progress preflight {wildcards.experiment} --scale {params.scale} "
         "--dataset {params.dataset} > {log} 2>&1"
