@@ -76,5 +76,9 @@ rule all:
         # smoke scale's), so a run at another scale is driven by its runs/<scale>/ outputs, and
         # the report is rebuilt because they are newer.
         expand(run_record("eval"), experiment=TRAINED),
+        # ... and the weights: a clone has the committed results but not the weights (DVC
+        # outputs), so it trains them, as `dvc repro` does, rather than keep results it cannot
+        # reproduce from anything it has
+        [] if PREFLIGHT else expand(f"{RUNS}/{{experiment}}/model.pth", experiment=TRAINED),
         # a check scale ends with the verdict: it fails when an experiment failed
         [f"{RUNS}/preflight_passed.json"] if PREFLIGHT else [],
