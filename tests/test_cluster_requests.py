@@ -113,3 +113,22 @@ def test_loader_workers_follow_the_cpus_a_slurm_job_got(registry):
     assert job_loader_workers(exp, training=False, env=env).num_workers == 47  # one GPU
     smoke = registry.resolve("hrnet_w32_256x192", "smoke")  # CPU training keeps its figure
     assert job_loader_workers(smoke, training=True, env=env).num_workers == smoke.num_workers
+
+
+def test_bench_train_loader_follows_the_job_cpus(registry, monkeypatch):
+    """bench-train times one training process: in a Slurm job its loader takes the job's CPUs
+    but one (the step it runs is recorded in bench.json's `workers`)."""
+    from pose.measure import train_bench
+
+    seen = {}
+
+    def stop(dataset, sampler, batch, workers, device):
+        seen["workers"] = workers
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(train_bench, "train_loader", stop)
+    monkeypatch.setattr(train_bench, "build_dataset", lambda exp, split: range(1000))
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "12")
+    with pytest.raises(RuntimeError, match="stop"):
+        train_bench.bench_train(registry, "hrnet_w32_256x192", "full", device="cpu")
+    assert seen["workers"] == 11

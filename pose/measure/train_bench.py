@@ -16,6 +16,7 @@ from dataclasses import replace
 import torch
 
 from pose.config import Registry, ResolvedExperiment, format_input, parse_input
+from pose.engine.launch import job_loader_workers
 from pose.engine.losses import build_loss
 from pose.engine.optim import build_optimizer
 from pose.engine.sampler import EpochSampler
@@ -90,7 +91,8 @@ def bench_train(
                      channels_last=exp.recipe.channels_last if channels_last is None
                      else channels_last)
     exp = replace(exp, recipe=recipe)
-    workers = exp.num_workers if workers is None else workers
+    if workers is None:  # in a Slurm job: the job's CPUs, as one training process's loader
+        workers = job_loader_workers(replace(exp, gpus=1, nodes=1), training=True).num_workers
     dev = resolve_device(device or exp.device)
     # as the trainer splits it: over the experiment's GPUs, or whole in one CPU process
     per_device = batch or (exp.recipe.batch_size // exp.gpus if dev.type == "cuda"

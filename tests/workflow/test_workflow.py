@@ -170,6 +170,11 @@ def test_snakemake_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     # Nothing left to do: a second run is a no-op.
     out = _run(["snakemake", "--cores", "2", "-n"], work)
     assert "Nothing to be done" in out
+    # Results without their weights (a clone: model.pth is a DVC output) are re-made: that
+    # experiment trains and evaluates again, the other is kept.
+    (work / "runs/tiny" / TINY_TRAIN[0] / "model.pth").unlink()
+    out = _run(["snakemake", "--cores", "2", "-n"], work)
+    assert _jobs(out, "train") == _jobs(out, "evaluate") == [TINY_TRAIN[0]]
 
 
 def _stages_run(output: str) -> set[str]:
