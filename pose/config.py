@@ -294,6 +294,10 @@ class ScaleSpec:
     # The ImageNet checkpoints are loaded when present and skipped (recorded) when not; a
     # training scale needs them (the data stage fetches them first).
     pretrained_optional: bool = False
+    # A folder where the loaders keep each image decoded once (pose.data.dataset: raw pixels,
+    # about 56 GB for COCO train2017; node-local disk is best). The samples are bit-identical,
+    # so it is outside every hash. null: decode every time.
+    decode_cache: str | None = None
 
     def __post_init__(self) -> None:
         # from_dict builds nested dataclasses of required fields only; build the optional ones
@@ -537,6 +541,7 @@ class ResolvedExperiment:
     subset: SubsetSpec | None = None
     pretrained_optional: bool = False
     preflight: bool = False
+    decode_cache: str | None = None  # how images are read, not what they are: in no hash
 
     @property
     def run_dir(self) -> Path:
@@ -597,6 +602,7 @@ class ResolvedExperiment:
             **({"subset": to_dict(self.subset)} if self.subset else {}),
             **({"pretrained_optional": True} if self.pretrained_optional else {}),
             **({"preflight": True} if self.preflight else {}),
+            **({"decode_cache": self.decode_cache} if self.decode_cache else {}),
         }
 
     @property
@@ -635,7 +641,8 @@ def weights_identity(resolved: dict, batch_per_process: int | None = None) -> st
     BatchNorm batch (`batch_per_process`, where BatchNorm is per process)."""
     d = _without_notes(resolved)
     for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
-                "val_every", "processes", "preflight", "train_hash", "train_code"):
+                "val_every", "processes", "preflight", "train_hash", "train_code",
+                "decode_cache"):
         d.pop(key, None)
     d["recipe"].pop("test")
     d["dataset"].pop("test_dev", None)  # only predicted on, never trained on
@@ -649,7 +656,8 @@ def evaluation_identity(resolved: dict) -> str:
     test protocol (not where it runs, how often training validated, nor documentation)."""
     d = _without_notes(resolved)
     for key in ("device", "eval_device", "num_workers", "threads", "gpus", "nodes",
-                "processes", "preflight", "val_every", "train_hash", "train_code"):
+                "processes", "preflight", "val_every", "train_hash", "train_code",
+                "decode_cache"):
         d.pop(key, None)
     return stable_hash(d)
 
@@ -757,6 +765,7 @@ class Registry:
             subset=sc.subset,
             pretrained_optional=sc.pretrained_optional,
             preflight=sc.preflight,
+            decode_cache=sc.decode_cache,
         )
 
     def _fit_to_dataset(self, model_spec: dict, dataset_name: str, where: str) -> dict:

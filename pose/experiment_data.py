@@ -108,7 +108,8 @@ def build_dataset(exp: ResolvedExperiment, split: Split, boxes: str = "gt") -> T
         return classification_dataset(exp, split)  # type: ignore[return-value]
     augment = exp.recipe.augment if train else None
     return TopDownDataset(_instances(exp, split, boxes), build_codec(exp), train=train,
-                          augment=augment, seed=exp.seed, keypoints=exp.keypoints)
+                          augment=augment, seed=exp.seed, keypoints=exp.keypoints,
+                          decode_cache=exp.decode_cache)
 
 
 def classification_dataset(exp: ResolvedExperiment, split: Split) -> ImageFolderDataset:

@@ -176,3 +176,24 @@ def test_decode_cache_decodes_a_replaced_image_again(photo_set: TopDownDataset,
     assert np.array_equal(again, read_image(path)[:, :, ::-1])
     assert not np.array_equal(again, first)
     assert len(list(cache.rglob("*.bgr"))) == 2
+
+
+def test_a_scales_decode_cache_reaches_the_loaders_and_no_hash(monkeypatch, tmp_path):
+    """`decode_cache` in a scale: the datasets decode through it; the samples are the same, so
+    the weights' and the evaluation's identities are too."""
+    from dataclasses import replace as replaced
+
+    from pose import experiment_data
+    from pose.config import load_registry
+
+    registry = load_registry(Path(__file__).resolve().parents[2] / "params",
+                             check_pipeline=False)
+    exp = registry.resolve("hrnet_w32_256x192", "smoke")
+    cached = replaced(exp, decode_cache=str(tmp_path))
+    assert (cached.train_hash, cached.config_hash) == (exp.train_hash, exp.config_hash)
+    seen = {}
+    monkeypatch.setattr(experiment_data, "_instances", lambda *args: [])
+    monkeypatch.setattr(experiment_data, "TopDownDataset",
+                        lambda *args, **kwargs: seen.update(kwargs))
+    experiment_data.build_dataset(cached, "train")
+    assert seen["decode_cache"] == str(tmp_path)
