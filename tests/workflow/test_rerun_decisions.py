@@ -155,7 +155,7 @@ def test_snakemake_retrains_outputs_made_with_other_params_without_its_metadata(
     shutil.rmtree(work / ".snakemake")
     plan = _run(["snakemake", "-n", "--cores", "2"], work)
     assert f"output: runs/tiny/{EXP}/model.pth" in plan
-    assert "runs/tiny/hrnet_w48_256x192/model.pth" not in plan
+    assert "output: runs/tiny/hrnet_w48_256x192/model.pth" not in plan
 
     # code: the trainer's code edited after the run (recorded hashes now differ)
     shutil.rmtree(work / ".snakemake")
