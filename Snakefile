@@ -39,6 +39,8 @@ check_pipeline(REGISTRY, SCALE, DATASET)
 EXPERIMENTS = list(REGISTRY.experiments)
 # A run covers one dataset: at full scale COCO (`dataset=coco`), then MPII (`dataset=mpii`).
 TRAINED = REGISTRY.trained_experiments(SCALE, DATASET)
+# ... each once per seed the scale asks for (scales.yaml `seeds`: <experiment>-seed<k> runs)
+TRAINED_RUNS = REGISTRY.trained_runs(SCALE, DATASET)
 DATA = REGISTRY.data_sources(SCALE, DATASET)  # {source: folder} the fetch rules make
 TEST_DEV_DATA = REGISTRY.test_dev_sources(DATASET)  # fetched for test-dev submissions only
 TEST_DEV = [e for e in REGISTRY.test_dev_experiments(SCALE) if e in TRAINED]
@@ -75,10 +77,10 @@ rule all:
         # The scale's own results: reports/ is shared by the scales (the committed one is the
         # smoke scale's), so a run at another scale is driven by its runs/<scale>/ outputs, and
         # the report is rebuilt because they are newer.
-        expand(run_record("eval"), experiment=TRAINED),
+        expand(run_record("eval"), experiment=TRAINED_RUNS),
         # ... and the weights: a clone has the committed results but not the weights (DVC
         # outputs), so it trains them, as `dvc repro` does, rather than keep results it cannot
         # reproduce from anything it has
-        [] if PREFLIGHT else expand(f"{RUNS}/{{experiment}}/model.pth", experiment=TRAINED),
+        [] if PREFLIGHT else expand(f"{RUNS}/{{experiment}}/model.pth", experiment=TRAINED_RUNS),
         # a check scale ends with the verdict: it fails when an experiment failed
         [f"{RUNS}/preflight_passed.json"] if PREFLIGHT else [],

@@ -264,6 +264,44 @@ class CpuDdpSpec:
             raise ConfigError(f"cpu_ddp.processes: expected 2 or more, got {self.processes!r}")
 
 
+# A seed replica's run id: the experiment's id, this separator and the seed it trains with
+# (`hrnet_w32_256x192-seed1` in runs/<scale>/hrnet_w32_256x192-seed1/). The experiment's own run
+# (its `seed`) keeps the plain id, so a scale with more seeds changes no existing run.
+SEED_SEPARATOR = "-seed"
+
+
+@dataclass(frozen=True)
+class SeedsSpec:
+    """How many trainings with different seeds a scale runs per experiment: `default` for all,
+    replaced for the experiments of a paper (`papers`, by paper key: the table-name prefix) and
+    then for single experiments (`experiments`). Seeds are the experiment's seed, +1, +2, ..."""
+
+    default: int = 1
+    papers: dict[str, int] = field(default_factory=dict)
+    experiments: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        counts = {"default": self.default,
+                  **{f"papers.{k}": v for k, v in self.papers.items()},
+                  **{f"experiments.{k}": v for k, v in self.experiments.items()}}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"seeds.{key}: expected a count of 1 or more, got {value!r}")
+
+
+def seed_run_id(experiment: str, seed: int) -> str:
+    """The run id of `experiment` trained with `seed` (not its own seed)."""
+    return f"{experiment}{SEED_SEPARATOR}{seed}"
+
+
+def split_run_id(run: str) -> tuple[str, int | None]:
+    """(experiment, seed) of a seed replica's run id; (run, None) for an experiment's own run."""
+    base, sep, seed = run.rpartition(SEED_SEPARATOR)
+    if sep and base and seed.isdigit():
+        return base, int(seed)
+    return run, None
+
+
 @dataclass(frozen=True)
 class ScaleSpec:
     # `all`, or the experiment ids this scale trains (complexity is measured for every one).
@@ -298,10 +336,13 @@ class ScaleSpec:
     # about 56 GB for COCO train2017; node-local disk is best). The samples are bit-identical,
     # so it is outside every hash. null: decode every time.
     decode_cache: str | None = None
+    # Trainings per experiment with different seeds (SeedsSpec; null: one, the experiment's own)
+    seeds: SeedsSpec | None = None
 
     def __post_init__(self) -> None:
         # from_dict builds nested dataclasses of required fields only; build the optional ones
-        for name, kind in (("subset", SubsetSpec), ("cpu_ddp", CpuDdpSpec)):
+        for name, kind in (("subset", SubsetSpec), ("cpu_ddp", CpuDdpSpec),
+                           ("seeds", SeedsSpec)):
             value = getattr(self, name)
             if isinstance(value, dict):
                 object.__setattr__(self, name, from_dict(kind, value, name))
@@ -713,9 +754,13 @@ class Registry:
                 ) -> ResolvedExperiment:
         """The experiment at `scale`; `dataset` (the run's) replaces the experiment's own when
         it is one of the scale's stand-ins, and is otherwise ignored."""
-        exp = self._get("experiment", self.experiments, experiment)
+        base, seed = split_run_id(experiment)
+        if seed is not None and base in self.experiments:  # a seed replica's run
+            exp = replace(self.experiments[base], seed=seed)
+        else:
+            base, exp = experiment, self._get("experiment", self.experiments, experiment)
         sc = self.scale(scale)
-        where = f"{self.params_dir}/experiments.yaml: {experiment}"
+        where = f"{self.params_dir}/experiments.yaml: {base}"
         paper_spec = self.model(exp.model)
         family = paper_spec.get("family")
         # Family entries first, then entries for this model by name (more specific wins).
@@ -761,7 +806,7 @@ class Registry:
             num_workers=sc.num_workers,
             threads=sc.threads,
             val_every=sc.val_every,
-            processes=_processes(experiment, exp, sc),
+            processes=_processes(base, exp, sc),
             subset=sc.subset,
             pretrained_optional=sc.pretrained_optional,
             preflight=sc.preflight,
@@ -800,6 +845,37 @@ class Registry:
             return chosen
         return [e for e in chosen if (self.scale(scale).dataset or self.experiments[e].dataset)
                 == dataset]
+
+    def seed_count(self, experiment: str, scale: str) -> int:
+        """Trainings of `experiment` at `scale` (SeedsSpec: by experiment, else the most any of
+        its papers asks for, else the scale's default)."""
+        seeds = self.scale(scale).seeds
+        if seeds is None:
+            return 1
+        if experiment in seeds.experiments:
+            return seeds.experiments[experiment]
+        papers = [n for key, n in seeds.papers.items() if experiment in self.paper_experiments(key)]
+        return max(papers) if papers else seeds.default
+
+    def paper_experiments(self, paper: str) -> set[str]:
+        """The experiments of every row of a paper's tables (paper key: the table-name prefix)."""
+        from pose.report.papers import paper_key
+
+        names = list(self.tables)
+        return {row.experiment for t in names if paper_key(t, names) == paper
+                for row in self.table(t).typed_rows(f"{self.params_dir}/papers/{t}.yaml")}
+
+    def seed_runs(self, experiment: str, scale: str) -> list[str]:
+        """The run ids of `experiment` at `scale`: its own run, then one per further seed."""
+        first = self.experiments[experiment].seed
+        return [experiment] + [seed_run_id(experiment, first + k)
+                               for k in range(1, self.seed_count(experiment, scale))]
+
+    def trained_runs(self, scale: str, dataset: str | None = None) -> list[str]:
+        """Every training the scale runs: each trained experiment's seed runs (train and
+        evaluate iterate over these; complexity, throughput and speed over the experiments)."""
+        return [run for e in self.trained_experiments(scale, dataset)
+                for run in self.seed_runs(e, scale)]
 
     def datasets_for_scale(self, scale: str) -> list[str]:
         """Datasets the trained experiments need at this scale (what synth/fetch produce)."""
@@ -942,7 +1018,7 @@ def _load_table(p: Path, name: str) -> TableSpec:
 
 
 # --------------------------------------------------------------------------- pipeline.yaml
-PIPELINE_KEYS = ("scale", "dataset", "data", "train", "speed")
+PIPELINE_KEYS = ("scale", "dataset", "data", "train", "runs", "curves", "speed")
 
 
 # What a training run depends on besides its dataset when it starts from no checkpoint: the
@@ -968,6 +1044,33 @@ def pipeline_train(registry: Registry, scale: str, dataset: str | None = None
     return out
 
 
+def pipeline_runs(registry: Registry, scale: str, dataset: str | None = None
+                  ) -> dict[str, dict[str, str]]:
+    """pipeline.yaml's `runs`: every training of the scale (each trained experiment once per
+    seed, Registry.trained_runs), what dvc.yaml's train and evaluate stages iterate over; the
+    fields of `train` for its experiment, with the run's own train_hash (the seed is in it)."""
+    train = pipeline_train(registry, scale, dataset)
+    out = {}
+    for run in registry.trained_runs(scale, dataset):
+        experiment = split_run_id(run)[0] if run not in train else run
+        out[run] = {**train[experiment], "experiment": experiment,
+                    "train_hash": registry.resolve(run, scale, dataset).train_hash}
+    return out
+
+
+def pipeline_curves(registry: Registry, scale: str, dataset: str | None = None) -> dict:
+    """pipeline.yaml's `curves`: dvc.yaml's two top-level plots (`dvc plots show`), validation
+    AP and training loss per epoch with every training of the scale overlaid."""
+    logs = [f"runs/{scale}/{run}/train_log.csv" for run in registry.trained_runs(scale, dataset)]
+    return {
+        field: {title: {"x": "epoch", "y": dict.fromkeys(logs, field), "x_label": "epoch",
+                        "y_label": label}}
+        for field, title, label in (
+            ("val_ap", "validation AP per epoch", "validation AP (OKS, or top-1 accuracy)"),
+            ("loss", "training loss per epoch", "loss"))
+    }
+
+
 def pipeline_for_scale(registry: Registry, scale: str, dataset: str | None = None) -> dict:
     """Everything pipeline.yaml holds for `scale` on one dataset, derived from the registry.
 
@@ -981,6 +1084,8 @@ def pipeline_for_scale(registry: Registry, scale: str, dataset: str | None = Non
     return {"scale": scale, "dataset": dataset,
             "data": {k: {"out": v} for k, v in registry.data_sources(scale, dataset).items()},
             "train": pipeline_train(registry, scale, dataset),
+            "runs": pipeline_runs(registry, scale, dataset),
+            "curves": pipeline_curves(registry, scale, dataset),
             "speed": _pipeline_speed(registry, scale, dataset)}
 
 
@@ -1063,6 +1168,16 @@ def check_pipeline_file(registry: Registry) -> None:
             f"derived: run `pose use-scale {scale}`"
         )
     check_pipeline_train(registry, scale, registry.pipeline.get("train"), dataset)
+    if registry.pipeline.get("runs") != pipeline_runs(registry, scale, dataset):
+        raise ConfigError(
+            f"{registry.params_dir}/pipeline.yaml: `runs` is out of date with scales.yaml "
+            f"{scale}.train and {scale}.seeds; it is derived: run `pose use-scale {scale}`"
+        )
+    if registry.pipeline.get("curves") != pipeline_curves(registry, scale, dataset):
+        raise ConfigError(
+            f"{registry.params_dir}/pipeline.yaml: `curves` is out of date with scales.yaml "
+            f"{scale}.train and {scale}.seeds; it is derived: run `pose use-scale {scale}`"
+        )
     if registry.pipeline.get("speed", {}) != _pipeline_speed(registry, scale, dataset):
         raise ConfigError(
             f"{registry.params_dir}/pipeline.yaml: `speed` is out of date with the papers' "
@@ -1144,6 +1259,23 @@ def _check_train_selection(reg: Registry, scale: str, train: str | list[str]) ->
         raise ConfigError(f"{where}: experiment(s) {repeated} listed more than once")
 
 
+def _check_seeds(reg: Registry, scale: str, seeds: SeedsSpec | None) -> None:
+    """`seeds` names paper keys and experiments that exist: a typo must not drop seeds."""
+    if seeds is None:
+        return
+    from pose.report.papers import paper_key
+
+    where = f"{reg.params_dir}/scales.yaml: {scale}.seeds"
+    names = list(reg.tables)
+    papers = sorted({paper_key(t, names) for t in names})
+    unknown = sorted(set(seeds.papers) - set(papers))
+    if unknown:
+        raise ConfigError(f"{where}.papers: unknown paper(s) {unknown}; known: {papers}")
+    unknown = sorted(set(seeds.experiments) - set(reg.experiments))
+    if unknown:
+        raise ConfigError(f"{where}.experiments: unknown experiment(s) {unknown}")
+
+
 def _check_check_scale_keys(reg: Registry, sname: str, sc: ScaleSpec) -> None:
     """stand_ins name datasets; cpu_ddp names experiments and applies on the CPU only."""
     where = f"{reg.params_dir}/scales.yaml: {sname}"
@@ -1178,6 +1310,9 @@ def _cross_check(reg: Registry) -> None:
     p = reg.params_dir
     for name, exp in reg.experiments.items():
         where = f"{p}/experiments.yaml: {name}"
+        if split_run_id(name)[1] is not None:
+            raise ConfigError(f"{where}: an experiment id must not end in "
+                              f"'{SEED_SEPARATOR}<digits>' (the seed runs' ids)")
         for kind, table, ref in (
             ("model", reg.models, exp.model),
             ("recipe", reg.recipes, exp.recipe),
@@ -1195,6 +1330,7 @@ def _cross_check(reg: Registry) -> None:
         if sc.input is not None:
             parse_input(sc.input, f"{p}/scales.yaml: {sname}.input")
         _check_train_selection(reg, sname, sc.train)
+        _check_seeds(reg, sname, sc.seeds)
         _check_check_scale_keys(reg, sname, sc)
         families = {spec.get("family") for spec in reg.models.values()}
         for key in sc.models:

@@ -265,23 +265,29 @@ def plan(registry: Registry, scale: str, site: Site, runs_dir: Path = RUNS_DIR,
     needed = {g.key: [e for e in g.experiments if e in trained] for g in groups}
     names = list(dict.fromkeys(e for exps in needed.values() for e in exps))
     estimates = {e: training_estimate(registry, e, scale, site, runs_dir) for e in names}
+    # every seed of an experiment (scales.yaml `seeds`) is one more training of the same cost
+    seeds = {e: registry.seed_count(e, scale) for e in names}
     experiments = {
         e: {**est.to_dict(),
+            "seeds": seeds[e],
+            "gpu_hours_all_seeds": est.gpu_hours * seeds[e],
             "eval_hours": evaluation_hours(registry, e, scale, site, runs_dir),
             "papers": [g.key for g in all_groups if e in g.experiments]}
         for e, est in estimates.items()
     }
     papers = {g.key: {"title": g.name, "tables": g.tables, "experiments": needed[g.key],
-                      "gpu_hours": sum(estimates[e].gpu_hours for e in needed[g.key])}
+                      "gpu_hours": sum(estimates[e].gpu_hours * seeds[e]
+                                       for e in needed[g.key])}
               for g in groups}
     pool = gpus if gpus is not None else site.gpu_partition().gpus
-    jobs = [(est.gpus, est.wall_hours) for est in estimates.values()]
+    jobs = [(est.gpus, est.wall_hours) for e, est in estimates.items() for _ in range(seeds[e])]
     return {
         "scale": scale,
         "site": _site_dict(site),
         "papers": papers,
         "experiments": experiments,
-        "total_gpu_hours_shared_once": sum(est.gpu_hours for est in estimates.values()),
+        "total_gpu_hours_shared_once": sum(est.gpu_hours * seeds[e]
+                                           for e, est in estimates.items()),
         "naive_sum_gpu_hours": sum(p["gpu_hours"] for p in papers.values()),
         "wall_clock_hours": list_schedule_hours(jobs, pool),
         "gpus": pool,
@@ -314,16 +320,16 @@ def plan_lines(result: dict) -> list[str]:
         "",
     ]
     columns = ("experiment", "GPUs", "epochs", "train samples", "img/s/GPU", "source",
-               "GPU-h", "wall-h", "eval-h")
+               "GPU-h", "seeds", "wall-h", "eval-h")
     for paper in result["papers"].values():
-        lines += [f"## {paper['title']}: {len(paper['experiments'])} trainings, "
+        lines += [f"## {paper['title']}: {len(paper['experiments'])} experiments, "
                   f"{_hours(paper['gpu_hours'])} GPU-hours", "",
                   "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for name in paper["experiments"]:
             e = result["experiments"][name]
             cells = (name, e["gpus"], e["epochs"], f"{e['train_samples']:,}",
                      f"{e['images_per_second']:,.0f}", e["source"], _hours(e["gpu_hours"]),
-                     _hours(e["wall_hours"]), _hours(e["eval_hours"]))
+                     e["seeds"], _hours(e["wall_hours"]), _hours(e["eval_hours"]))
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
         lines.append("")
     lines += [

@@ -321,12 +321,20 @@ def table_stage(registry: Registry, table: str, scale: str) -> None:
 
 
 def report_stage(registry: Registry, scale: str) -> None:
+    """The index and what it shows beside the tables: the training curves, every training's
+    figures (reports/results.csv), the claims check and the papers' figures. A check scale's
+    few steps per experiment have none of these but the index."""
+    from pose.report.claims_stage import write_claims_outputs
     from pose.report.index import write_index
     from pose.report.plots import plot_training
 
-    if not registry.scale(scale).preflight:  # a check scale's few steps draw no curves
-        plot_training(registry, scale)
-    write_index(registry, scale)
+    if registry.scale(scale).preflight:
+        write_index(registry, scale)
+        return
+    runs, reports = Path("runs"), Path("reports")
+    plot_training(registry, scale)
+    claims = write_claims_outputs(registry, scale, runs, reports, reports / "plots")
+    write_index(registry, scale, claims=claims)
 
 
 PIPELINE_HEADER = """\

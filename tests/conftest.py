@@ -67,7 +67,22 @@ def _keep_tiny_registry(params: Path) -> None:
         if preset.get("cpu_ddp"):
             ddp = preset["cpu_ddp"]
             ddp["experiments"] = [e for e in ddp["experiments"] if e in keep]
+        if preset.get("seeds"):
+            seeds = preset["seeds"]
+            seeds["experiments"] = {e: n for e, n in seeds.get("experiments", {}).items()
+                                    if e in keep}
+            seeds["papers"] = {p: n for p, n in seeds.get("papers", {}).items()
+                               if p in TINY_TABLES}
     (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
+    claims_file = params / "claims.yaml"
+    if claims_file.is_file():  # the claims between the experiments kept
+        claims = yaml.safe_load(claims_file.read_text())
+        claims["claims"] = {
+            k: c for k, c in (claims.get("claims") or {}).items()
+            if c["table"] in TINY_TABLES
+            and {c["experiment"], c["baseline"], c.get("matched_baseline") or c["baseline"]} <= keep
+        }
+        claims_file.write_text(yaml.safe_dump(claims, sort_keys=False))
 
 
 def write_tiny_params(dst: Path) -> Path:

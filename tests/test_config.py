@@ -235,6 +235,8 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
                 "train_hash": hashes["simplebaseline_r50_256x192"],
             },
         },
+        # one training per experiment: neither is among smoke's `seeds`
+        "runs": {e: {**v, "experiment": e} for e, v in data["train"].items()},
         "speed": {},  # timing runs at a scale on the papers' own data only
     }
     assert load_registry(params).default_scale == "smoke"
@@ -456,4 +458,41 @@ def test_schedule_update_is_recorded_only_when_set(params: Path) -> None:
     _edit(params / "recipes.yaml", lambda d: d["hrnet"]["schedule"].update(update="iteration"))
     with pytest.raises(ConfigError, match=r"recipes.yaml: hrnet.schedule: update: 'iteration' "
                                           r"applies to the sgdr and linear"):
+        load_registry(params, check_pipeline=False)
+
+
+def test_seeds_add_runs_beside_the_experiments_own(params: Path) -> None:
+    """`seeds` adds <experiment>-seed<k> runs with their own seed and train_hash; the
+    experiment's own run keeps its id, seed and hash; papers and single experiments choose."""
+    _smoke_trains(params, BASELINES)
+    _edit(params / "scales.yaml", lambda d: d["smoke"].update(
+        seeds={"default": 1, "papers": {"baselines": 2},
+               "experiments": {"hrnet_w48_256x192": 3}}))
+    before = load_registry(params, check_pipeline=False).resolve("hrnet_w32_256x192", "smoke")
+    use_scale_stage(params, "smoke")
+    reg = load_registry(params)
+    assert reg.seed_runs("hrnet_w32_256x192", "smoke") == [
+        "hrnet_w32_256x192", "hrnet_w32_256x192-seed1"]
+    assert reg.seed_runs("hrnet_w48_256x192", "smoke") == [
+        "hrnet_w48_256x192", "hrnet_w48_256x192-seed1", "hrnet_w48_256x192-seed2"]
+    assert reg.seed_runs("hrnet_w32_256x192", "full") == ["hrnet_w32_256x192"]
+    seed1 = reg.resolve("hrnet_w32_256x192-seed1", "smoke")
+    own = reg.resolve("hrnet_w32_256x192", "smoke")
+    assert (own.seed, own.train_hash) == (before.seed, before.train_hash)
+    assert seed1.seed == own.seed + 1 and seed1.train_hash != own.train_hash
+    assert str(seed1.run_dir) == "runs/smoke/hrnet_w32_256x192-seed1"
+    runs = reg.pipeline["runs"]
+    assert runs["hrnet_w48_256x192-seed2"]["experiment"] == "hrnet_w48_256x192"
+    assert runs["hrnet_w32_256x192-seed1"]["train_hash"] == seed1.train_hash
+    assert set(reg.pipeline["train"]) == set(BASELINES)  # throughput, complexity: per experiment
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ({"papers": {"nosuchpaper": 2}}, r"seeds.papers: unknown paper\(s\) \['nosuchpaper'\]"),
+    ({"experiments": {"hrnet_w32": 2}}, r"seeds.experiments: unknown experiment"),
+    ({"default": 0}, r"seeds.default: expected a count of 1 or more, got 0"),
+])
+def test_bad_seeds_are_named(params: Path, seeds: dict, message: str) -> None:
+    _edit(params / "scales.yaml", lambda d: d["smoke"].update(seeds=seeds))
+    with pytest.raises(ConfigError, match=message):
         load_registry(params, check_pipeline=False)

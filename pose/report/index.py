@@ -11,19 +11,25 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pose.code_version import code_note, code_provenance
 from pose.config import Registry
 from pose.errors import ConfigError, DataError
 from pose.io import atomic_path, read_json_object
+from pose.report.claims_render import claims_markdown
 from pose.report.gpu_hours import write_training_cost
 from pose.report.gpu_hours_plot import plot_cost
 from pose.report.gpu_hours_render import plot_subtitle, render_training_cost
+from pose.report.papers import paper_groups
 from pose.report.plan_section import plan_section
 from pose.report.plots import PLOT_STEM
 from pose.report.preflight import PROFILE, preflight_section
 from pose.report.provenance import collect_provenance
 from pose.report.tables import complexity_total, summary_line, table_order
+
+if TYPE_CHECKING:
+    from pose.report.claims_stage import ClaimsOutputs
 
 COST_JSON = "gpu_hours.json"  # beside the index: the training-cost section's numbers
 
@@ -193,6 +199,7 @@ def render_index(
     cost_section: str | None = None,
     preflight: str | None = None,
     complexity: dict | None = None,
+    claims_section: list[str] | None = None,
 ) -> str:
     lines = ["# Reproduction report", "", f"Scale: **{scale}**", ""]
     lines += [scale_note(registry, scale), "", trained_note(registry, scale), ""]
@@ -201,8 +208,12 @@ def render_index(
                   "counts once per table.", ""]
     if preflight:
         lines += [preflight.strip(), ""]
-    for markdown, json_link in tables:
+    for markdown, json_link, *figures in tables:
         lines += [markdown, "", f"Numbers: [{json_link}]({json_link})", ""]
+        for figure_lines in figures:  # the paper's figures, after its last table
+            lines += figure_lines
+    if claims_section:
+        lines += claims_section
     if cost_section:
         lines += [cost_section.strip(), ""]
     if not preflight:  # a check scale's few steps per experiment draw no curves
@@ -228,6 +239,32 @@ def render_index(
     return "\n".join(lines)
 
 
+def paper_figure_lines(registry: Registry, claims: ClaimsOutputs | None, figures: list[dict],
+                       out: Path) -> dict[str, list[str]]:
+    """{the paper's last table: Markdown of its figures}: paper against reproduced for every row,
+    then the paper's own figures regenerated (`pose figures`' manifest entries)."""
+    lines: dict[str, list[str]] = {}
+    for group in paper_groups(registry):
+        block: list[str] = []
+        scatter = (claims.plots.get(group.key, {}).get("scatter") if claims else None)
+        if scatter:
+            block += [f"![{group.name}: every row, paper against reproduced]"
+                      f"({_link(scatter[0], out)})", ""]
+        for figure in figures:
+            if figure.get("paper") != group.key:
+                continue
+            if figure.get("files"):
+                png = next((f for f in figure["files"] if str(f).endswith(".png")),
+                           figure["files"][0])
+                block += [f"![{figure['caption']}]({_link(Path(png), out)})", "",
+                          f"*{figure['caption']}*", ""]
+            else:
+                block += [f"*{figure['name']}: {figure['caption']}*", ""]
+        if block:
+            lines[group.tables[-1]] = [f"### {group.name}: figures", "", *block]
+    return lines
+
+
 def training_cost_section(registry: Registry, scale: str, runs_dir: Path, plots_dir: Path,
                           out: Path) -> str:
     """Write the training-cost JSON beside the index and its bar plot; return the Markdown."""
@@ -248,6 +285,8 @@ def write_index(
     out: Path = Path("reports/index.md"),
     lock_file: Path | None = None,
     runs_dir: Path | None = None,
+    claims: ClaimsOutputs | None = None,
+    figures: list[dict] | None = None,
 ) -> None:
     """Write the index page and provenance.json beside it, together or not at all; the
     training-cost section's JSON and bar plot are written first.
@@ -257,8 +296,10 @@ def write_index(
     """
     tables_dir, plots_dir, out = Path(tables_dir), Path(plots_dir), Path(out)
     registry.scale(scale)
+    extras = paper_figure_lines(registry, claims, figures or [], out)
     tables = [
-        (_read_table(registry, name, scale, tables_dir), _link(tables_dir / f"{name}.json", out))
+        (_read_table(registry, name, scale, tables_dir), _link(tables_dir / f"{name}.json", out),
+         *([extras[name]] if name in extras else []))
         for name in table_order(registry)
     ]
     summaries = [_table_summary(tables_dir, name) for name in table_order(registry)]
@@ -278,8 +319,16 @@ def write_index(
     provenance = {"scale": scale, **collect_provenance(registry.params_dir, lock),
                   "code": code_provenance({e: runs / scale / e
                                            for e in registry.trained_experiments(scale)})}
+    claims_lines = None
+    if claims is not None and claims.claims is not None:
+        forest = {paper: _link(files["claims"][0], out)
+                  for paper, files in claims.plots.items() if "claims" in files}
+        names = {g.key: g.name for g in paper_groups(registry)}
+        claims_lines = claims_markdown(claims.claims, names, forest, heading="##") + [
+            f"Numbers: [claims.json]({_link(out.parent / 'claims.json', out)}); every "
+            f"training's figures: [results.csv]({_link(claims.results_csv, out)}).", ""]
     text = render_index(registry, scale, tables, plot, out, provenance, cost, preflight,
-                        complexity)
+                        complexity, claims_lines)
     with atomic_path(out) as md_tmp, atomic_path(out.parent / "provenance.json") as js_tmp:
         md_tmp.write_text(text, encoding="utf-8")
         js_tmp.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")

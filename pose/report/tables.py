@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -446,6 +447,10 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
         cx_file = complexity_path(runs_dir, row.experiment)
         load = load_test_dev_eval if from_server else load_eval
         ev = load(ev_file, row.experiment, scale) if ev_file else None
+        # the experiment's further seeds at this scale (the test-dev server scores one run)
+        seed_files = [eval_path(runs_dir, scale, run)
+                      for run in registry.seed_runs(row.experiment, scale)[1:]] \
+            if trained and not from_server else []
         cx = load_complexity(cx_file, resolved.model_name, resolved.paper_input)
         protocol = paper_protocol(registry, row.experiment)
         units = row_units(spec, row.paper)
@@ -457,9 +462,9 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
         delta_ap = None
         differences: list[str] = []
         if ev is not None:
+            runs = [ev] + [e for f in seed_files if (e := load(f, f.parent.name, scale))]
             reproduced = {
-                "ap": _pct(ev["AP"]),
-                **{k.lower(): _pct(ev.get(k)) for k in EVAL_METRICS[1:]},
+                **seed_mean(runs),
                 **{k: ev[k] for k in ("scale", "dataset", "boxes", "input", "flip_test", "epochs")},
             }
             if from_server:
@@ -469,6 +474,8 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
                 delta_ap = round(reproduced["ap"] - row.paper.ap, 4)
 
         files = {"eval": ev_file and str(ev_file), "complexity": str(cx_file)}
+        if seed_files:
+            files["eval_seeds"] = [str(f) for f in seed_files]
         if "files_speed" in speed:
             files["speed"] = speed.pop("files_speed")
         rows.append(
@@ -490,6 +497,21 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
             }
         )
     return rows
+
+
+def seed_mean(runs: list[dict]) -> dict:
+    """The COCO stats of an experiment's runs (one per seed), in percent: their mean, and with
+    several runs `seeds`, each run's AP (`ap_runs`) and the sample standard deviation of AP
+    (`ap_std`), what a reader needs to tell a difference from seed noise."""
+    stats = {"ap": [_pct(r["AP"]) for r in runs],
+             **{k.lower(): [_pct(r.get(k)) for r in runs] for k in EVAL_METRICS[1:]}}
+    out = {k: (None if any(v is None for v in values)
+               else round(statistics.fmean(values), 4))
+           for k, values in stats.items()}
+    if len(runs) > 1:
+        out.update(seeds=len(runs), ap_runs=stats["ap"],
+                   ap_std=round(statistics.stdev(stats["ap"]), 4))
+    return out
 
 
 def _evaluated_dataset(registry: Registry, path: Path) -> str | None:
@@ -572,6 +594,9 @@ def reproduced_cell(reproduced: dict | None) -> str:
         marks.insert(0, SERVER_MARK)
     if not reproduced["flip_test"]:
         marks.append("no flip")
+    if reproduced.get("seeds"):  # the mean of several seeds, ± their standard deviation
+        marks.append(f"{reproduced['seeds']} seeds")
+        return f"{reproduced['ap']:.1f} ± {reproduced['ap_std']:.1f} ({', '.join(marks)})"
     return f"{reproduced['ap']:.1f} ({', '.join(marks)})"
 
 

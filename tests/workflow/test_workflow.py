@@ -147,14 +147,47 @@ def test_both_engines_benchmark_each_trained_experiment_before_the_report(tmp_pa
 
 
 @pytest.mark.slow
+def _two_seeds_of(work: Path, experiment: str) -> None:
+    """The tiny scale trains `experiment` with two seeds (the claims check's noise)."""
+    scales_file = work / "params/scales.yaml"
+    scales = yaml.safe_load(scales_file.read_text())
+    scales["tiny"]["seeds"] = {"experiments": {experiment: 2}}
+    scales_file.write_text(yaml.safe_dump(scales, sort_keys=False))
+    _run(["pose", "use-scale", "tiny"], work)
+
+
 def test_snakemake_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     from conftest import TINY_TRAIN
 
     work = _workflow_copy(tmp_path, tiny=True)
+    seeded = f"{TINY_TRAIN[0]}-seed1"
+    _two_seeds_of(work, TINY_TRAIN[0])
     dry_run = _run(["snakemake", "-n"], work)
-    assert _jobs(dry_run, "train") == _jobs(dry_run, "evaluate") == sorted(TINY_TRAIN)
+    assert _jobs(dry_run, "train") == _jobs(dry_run, "evaluate") == sorted([*TINY_TRAIN, seeded])
+    assert _jobs(dry_run, "bench") == sorted(TINY_TRAIN)  # throughput: once per experiment
     assert UNTRAINED in _jobs(dry_run, "complexity")
     _run(["snakemake", "--cores", "2"], work)
+    # the seed run, its own seed; the table shows the mean and spread of the two
+    seed_run = yaml.safe_load((work / "runs/tiny" / seeded / "config.yaml").read_text())
+    assert (seed_run["name"], seed_run["seed"]) == (seeded, 1)
+    assert json.loads((work / "runs/tiny" / seeded / "eval.json").read_text())["experiment"] \
+        == seeded
+    table = json.loads((work / "reports/tables/baselines.json").read_text())
+    seeded_row = next(r for r in table["rows"] if r["experiment"] == TINY_TRAIN[0])
+    assert seeded_row["reproduced"]["seeds"] == 2 and len(seeded_row["reproduced"]["ap_runs"]) == 2
+    assert "2 seeds" in (work / "reports/tables/baselines.md").read_text()
+    results = (work / "reports/results.csv").read_text().splitlines()
+    assert len(results) == 1 + len(TINY_TRAIN) + 1 and seeded in "\n".join(results)
+    metrics = json.loads((work / "reports/metrics.json").read_text())
+    assert metrics[TINY_TRAIN[0]]["seeds"] == 2 and "AP_std" in metrics[TINY_TRAIN[0]]
+    claims = json.loads((work / "reports/claims.json").read_text())
+    assert claims["synthetic"] and claims["noise"]["ap"]["pooled_from"] == [TINY_TRAIN[0]]
+    checked = [c for c in claims["claims"]
+               if c["as_published"]["verdict"] != "not trained at this scale"]
+    assert checked, "no claim between the tiny scale's experiments was checked"
+    assert (work / "reports/plots/claims_baselines.png").stat().st_size > 0
+    assert (work / "reports/plots/paper_vs_reproduced_baselines.svg").stat().st_size > 0
+    _check_html_report(work)
     index = (work / "reports/index.md").read_text()
     assert "Baselines" in index and "HRNet-W32" in index
     for exp in TINY_TRAIN:
@@ -175,6 +208,25 @@ def test_snakemake_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     (work / "runs/tiny" / TINY_TRAIN[0] / "model.pth").unlink()
     out = _run(["snakemake", "--cores", "2", "-n"], work)
     assert _jobs(out, "train") == _jobs(out, "evaluate") == [TINY_TRAIN[0]]
+
+
+def _check_html_report(work: Path) -> None:
+    """`snakemake --report` holds every table and figure, each with its caption, by paper."""
+    import zipfile
+
+    _run(["snakemake", "--report", "report.zip"], work)
+    with zipfile.ZipFile(work / "report.zip") as archive:
+        names = archive.namelist()
+        text = "\n".join(archive.read(n).decode("utf-8", "replace") for n in names
+                         if n.endswith((".html", ".js", ".json")))
+    for wanted in ("reports/tables/baselines.md", "reports/plots/training.png",
+                   "reports/plots/claims_baselines.png",
+                   "reports/plots/paper_vs_reproduced_baselines.png",
+                   "reports/results.csv", "reports/claims.md"):
+        assert any(n.endswith(wanted) for n in names), f"{wanted} not in the report: {names}"
+    # captions: the table's title, and the claims' caption; the paper's category
+    assert "Baselines" in text and "the paper's figures beside" in text
+    assert "forest plot" in text and "Claims" in text
 
 
 def _stages_run(output: str) -> set[str]:
@@ -216,7 +268,7 @@ def test_dvc_repro_reruns_only_the_edited_experiment(tmp_path: Path) -> None:
         *(f"table@{t}" for t in tables),
     }
     metrics = _run(["dvc", "metrics", "show"], work)
-    assert "hrnet_w48_256x192/eval.json" in metrics
+    assert "reports/metrics.json" in metrics and "hrnet_w48_256x192.AP" in metrics
 
 
 @pytest.mark.slow

@@ -7,8 +7,15 @@ from pathlib import Path
 
 
 def trained_pattern():
-    """Wildcard constraint: train/evaluate jobs exist only for the experiments the scale trains."""
+    """Wildcard constraint: jobs per experiment (throughput, predictions) exist only for the
+    experiments the scale trains."""
     return "|".join(re.escape(e) for e in TRAINED)
+
+
+def run_pattern():
+    """Wildcard constraint: train/evaluate jobs exist for each training the scale runs (every
+    trained experiment once per seed: Registry.trained_runs)."""
+    return "|".join(re.escape(r) for r in TRAINED_RUNS)
 
 
 def resolved(experiment):
@@ -46,7 +53,7 @@ def train_hash(wildcards):
 PARAMS_STAMPS = f".snakemake/poserepro-params/{SCALE}"
 
 
-from pose.config import recorded_hash
+from pose.config import recorded_hash, split_run_id
 
 
 def _params_stamp(exp, key, record):
@@ -195,7 +202,7 @@ def table_inputs(wildcards):
     imported = [f"{RUNS}/{e}/test-dev/eval.json" for e in experiments
                 if os.path.exists(f"{RUNS}/{e}/test-dev/eval.json")]
     record = run_record("eval")
-    return [record.format(experiment=e) for e in experiments if e in TRAINED] + [
+    return [record.format(experiment=r) for r in table_runs(wildcards.table)] + [
         f"runs/complexity/{e}.json" for e in experiments
     ] + imported
 
@@ -204,9 +211,15 @@ def test_dev_folders(wildcards):
     return list(TEST_DEV_DATA.values()) + list(dataset_folders(wildcards))
 
 
+def table_runs(table):
+    """The trainings of the table's rows at this scale (each row once per seed)."""
+    return [r for e in table_experiments(table) if e in TRAINED
+            for r in REGISTRY.seed_runs(e, SCALE)]
+
+
 def table_trained(wildcards):
-    """Re-build the table when the scale's selection of its rows changes (params trigger)."""
-    return ",".join(e for e in table_experiments(wildcards.table) if e in TRAINED)
+    """Re-build the table when the scale's selection of its rows or their seeds changes."""
+    return ",".join(table_runs(wildcards.table))
 
 
 def mpii_experiments():
@@ -242,7 +255,9 @@ def _training_hours(experiment):
     from pose.plan import training_estimate
 
     try:
-        return training_estimate(REGISTRY, experiment, SCALE, SITE, Path("runs")).wall_hours
+        # a seed run costs what its experiment does
+        return training_estimate(REGISTRY, split_run_id(experiment)[0], SCALE, SITE,
+                                 Path("runs")).wall_hours
     except DataError as err:  # no complexity record yet: the partition's time limit
         print(f"Warning: {experiment}: no training-time estimate ({err})", file=sys.stderr)
         return None
@@ -256,7 +271,7 @@ def _evaluation_hours(experiment):
     from pose.plan import evaluation_hours
 
     try:
-        return evaluation_hours(REGISTRY, experiment, SCALE, SITE)
+        return evaluation_hours(REGISTRY, split_run_id(experiment)[0], SCALE, SITE)
     except DataError:  # said once, for its training
         return None
 

@@ -1,7 +1,7 @@
 rule evaluate:
     """COCO keypoint AP of a trained experiment with the recipe's test protocol."""
     wildcard_constraints:
-        experiment=trained_pattern(),
+        experiment=run_pattern(),
     input:
         dataset_folders,
         model=f"{RUNS}/{{experiment}}/model.pth",

@@ -1,4 +1,16 @@
+from pose.report.claims_plot import forest_stem, scatter_stem
+from pose.report.papers import paper_groups
 from pose.report.tables import speed_command, speed_jobs, speed_rows
+
+# `snakemake --report report.html` holds every table and figure, grouped by paper, each with
+# the caption in workflow/report/ (Jinja over the job's params and wildcards).
+report: "../report/workflow.rst"
+
+PAPERS = paper_groups(REGISTRY)
+PAPER_OF_TABLE = {t: g.name for g in PAPERS for t in g.tables}
+CLAIM_PAPERS = sorted({c.paper for c in REGISTRY.claims.claims.values()}) \
+    if REGISTRY.claims is not None else []
+PAPER_NAMES = {g.key: g.name for g in PAPERS}
 
 # Each speed column a paper prints gets a `pose speed` record per row, timed as the paper did
 # (1000 persons one at a time: minutes per model on a few cores), for the experiments a scale
@@ -37,11 +49,14 @@ rule table:
                    if (e, c.protocol) in SPEED],
         spec="params/papers/{table}.yaml",
     output:
-        md="reports/tables/{table}.md",
+        md=report("reports/tables/{table}.md", caption="../report/table.rst",
+                  category=lambda w: PAPER_OF_TABLE[w.table], subcategory="Tables"),
         json="reports/tables/{table}.json",
     params:
         scale=SCALE,
         trained=table_trained,
+        title=lambda w: REGISTRY.table(w.table).title,
+        caption=lambda w: " ".join(REGISTRY.table(w.table).caption.split()),
     log:
         f"logs/{SCALE}/table_{{table}}.log",
     resources:
@@ -50,12 +65,27 @@ rule table:
         "pose table {wildcards.table} --scale {params.scale} > {log} 2>&1"
 
 
+def _figure(stem, caption, category, subcategory="Figures"):
+    """A plot's PNG, marked for the HTML report, and its SVG."""
+    return [report(f"reports/plots/{stem}.png", caption=f"../report/{caption}.rst",
+                   category=category, subcategory=subcategory),
+            f"reports/plots/{stem}.svg"]
+
+
 REPORT_OUTPUTS = (
-    ["reports/preflight.json", "reports/plots/preflight.png", "reports/plots/preflight.svg"]
+    ["reports/preflight.json",
+     *_figure("preflight", "preflight", "Preflight")]
     if PREFLIGHT
-    else ["reports/gpu_hours.json"] + [f"reports/plots/{plot}.{ext}"
-                                       for plot in ("training", "gpu_hours")
-                                       for ext in ("png", "svg")]
+    else ["reports/gpu_hours.json",
+          *_figure("training", "training", "Training"),
+          *_figure("gpu_hours", "gpu_hours", "Training"),
+          report("reports/results.csv", caption="../report/results.rst", category="Results"),
+          "reports/metrics.json",
+          *([report("reports/claims.md", caption="../report/claims.rst", category="Claims"),
+             "reports/claims.json"] if REGISTRY.claims is not None else []),
+          *[f for g in PAPERS for f in _figure(scatter_stem(g.key), "scatter", g.name)],
+          *[f for p in CLAIM_PAPERS
+            for f in _figure(forest_stem(p), "forest", PAPER_NAMES[p], "Claims")]]
 )
 
 

@@ -1,7 +1,7 @@
 rule train:
     """Train one experiment; resumes from runs/<scale>/<experiment>/checkpoints/last.pth."""
     wildcard_constraints:
-        experiment=trained_pattern(),
+        experiment=run_pattern(),
     input:
         dataset_folders,
         init_folder,
