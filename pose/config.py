@@ -731,6 +731,8 @@ class Registry:
     # params/official_weights.yaml (pose.evaluate.official.OfficialWeights; None without the
     # file): the published pose weights `pose verify-official` evaluates
     official_weights: Any = None
+    # params/claims.yaml (pose.claims.ClaimsFile; None without the file): the papers' claims
+    claims: Any = None
 
     # ---- lookups with clear errors
     def _get(self, kind: str, table: dict, name: str) -> Any:
@@ -858,12 +860,14 @@ class Registry:
         return max(papers) if papers else seeds.default
 
     def paper_experiments(self, paper: str) -> set[str]:
-        """The experiments of every row of a paper's tables (paper key: the table-name prefix)."""
-        from pose.report.papers import paper_key
+        """The experiments of every row of a paper's tables (paper key: the table-name prefix) and
+        its claims' recipe-matched baselines."""
+        from pose.report.papers import matched_baselines, paper_key
 
         names = list(self.tables)
         return {row.experiment for t in names if paper_key(t, names) == paper
-                for row in self.table(t).typed_rows(f"{self.params_dir}/papers/{t}.yaml")}
+                for row in self.table(t).typed_rows(f"{self.params_dir}/papers/{t}.yaml")
+                } | set(matched_baselines(self, paper))
 
     def seed_runs(self, experiment: str, scale: str) -> list[str]:
         """The run ids of `experiment` at `scale`: its own run, then one per further seed."""
@@ -949,6 +953,7 @@ def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = Tr
     With `check_pipeline=False` pipeline.yaml is read if it can be, never checked: for callers
     that run at another scale, check it themselves, or rewrite it (`pose use-scale`).
     """
+    from pose.claims import load_claims
     from pose.evaluate.official import load_official_weights
     from pose.fetch.spec import load_sources
     from pose.models import validate_spec  # models validate their own spec keys
@@ -984,6 +989,7 @@ def load_registry(params_dir: str | Path = PARAMS_DIR, check_pipeline: bool = Tr
         official_weights=load_official_weights(p),
     )
     _cross_check(registry)
+    registry = replace(registry, claims=load_claims(registry))
     if check_pipeline:
         check_pipeline_file(registry)
     return registry

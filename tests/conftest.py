@@ -74,15 +74,29 @@ def _keep_tiny_registry(params: Path) -> None:
             seeds["papers"] = {p: n for p, n in seeds.get("papers", {}).items()
                                if p in TINY_TABLES}
     (params / "scales.yaml").write_text(yaml.safe_dump(scales, sort_keys=False))
+    trim_claims(params)
+
+
+def trim_claims(params: Path) -> None:
+    """Keep the claims of params/claims.yaml whose table is still listed and whose rows'
+    experiments still exist, for tests that cut the registry down."""
     claims_file = params / "claims.yaml"
-    if claims_file.is_file():  # the claims between the experiments kept
-        claims = yaml.safe_load(claims_file.read_text())
-        claims["claims"] = {
-            k: c for k, c in (claims.get("claims") or {}).items()
-            if c["table"] in TINY_TABLES
-            and {c["experiment"], c["baseline"], c.get("matched_baseline") or c["baseline"]} <= keep
-        }
-        claims_file.write_text(yaml.safe_dump(claims, sort_keys=False))
+    if not claims_file.is_file():
+        return
+    tables = set(yaml.safe_load((params / "tables.yaml").read_text())["tables"])
+    experiments = set(yaml.safe_load((params / "experiments.yaml").read_text())["experiments"])
+    claims = yaml.safe_load(claims_file.read_text())
+
+    def kept(c: dict) -> bool:
+        if c["table"] not in tables:
+            return False
+        rows = {r["experiment"] for r in
+                yaml.safe_load((params / "papers" / f"{c['table']}.yaml").read_text())["rows"]}
+        named = {c["experiment"], c["baseline"], c.get("matched_baseline") or c["baseline"]}
+        return named <= experiments and {c["experiment"], c["baseline"]} <= rows
+
+    claims["claims"] = {k: c for k, c in (claims.get("claims") or {}).items() if kept(c)}
+    claims_file.write_text(yaml.safe_dump(claims, sort_keys=False))
 
 
 def write_tiny_params(dst: Path) -> Path:

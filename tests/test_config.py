@@ -238,7 +238,11 @@ def test_use_scale_writes_a_pipeline_the_check_accepts(params: Path) -> None:
         # one training per experiment: neither is among smoke's `seeds`
         "runs": {e: {**v, "experiment": e} for e, v in data["train"].items()},
         "speed": {},  # timing runs at a scale on the papers' own data only
+        "curves": data["curves"],
     }
+    logs = {f"runs/smoke/{e}/train_log.csv" for e in BASELINES[1:]}
+    assert set(data["curves"]["val_ap"]["validation AP per epoch"]["y"]) == logs
+    assert set(data["curves"]["loss"]["training loss per epoch"]["y"]) == logs
     assert load_registry(params).default_scale == "smoke"
     use_scale_stage(params, "full")
     reg = load_registry(params)

@@ -19,7 +19,9 @@ class PaperGroup:
     key: str  # the shared table-name prefix
     name: str  # for the reader ("DNANet", "RAM + GPR", "Baselines")
     tables: list[str]
-    experiments: list[str]  # every row's experiment, each once, in table and row order
+    # every row's experiment, each once, in table and row order, then the recipe-matched
+    # baselines of the paper's claims
+    experiments: list[str]
 
 
 def _has_prefix(name: str, prefix: str) -> bool:
@@ -49,6 +51,14 @@ def _group_name(titles: list[str], key: str) -> str:
     return " ".join(common) or key
 
 
+def matched_baselines(registry: Registry, paper: str) -> list[str]:
+    """The recipe-matched baselines the paper's claims add (params/claims.yaml): trained for
+    the paper though no table row shows them."""
+    claims = registry.claims.claims.values() if registry.claims is not None else []
+    return list(dict.fromkeys(c.matched_baseline for c in claims
+                              if c.paper == paper and c.matched_baseline))
+
+
 def paper_groups(registry: Registry) -> list[PaperGroup]:
     """The papers' table groups in report order (baselines first)."""
     order = table_order(registry)
@@ -61,6 +71,7 @@ def paper_groups(registry: Registry) -> list[PaperGroup]:
             for t in tables
             for row in registry.table(t).typed_rows(f"{registry.params_dir}/papers/{t}.yaml")
         }
+        experiments.update(dict.fromkeys(matched_baselines(registry, key)))
         name = _group_name([registry.table(t).title for t in tables], key)
         groups.append(PaperGroup(key, name, tables, list(experiments)))
     return groups

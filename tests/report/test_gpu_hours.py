@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import trim_claims
 
 from pose.config import Registry, format_input, load_registry
 from pose.errors import DataError
@@ -47,6 +48,7 @@ def base_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
             yaml.safe_dump({"title": title, "rows": rows}), encoding="utf-8")
     (params / "tables.yaml").write_text(
         yaml.safe_dump({"tables": ["baselines", *TABLES]}), encoding="utf-8")
+    trim_claims(params)
     return load_registry(params)
 
 
