@@ -151,16 +151,23 @@ def test_use_scale_rewrites_pipeline_and_a_stale_one_stops_commands_at_its_scale
 
     code, out, _ = run(["--params", "params", "use-scale", "tiny"], capsys)
     assert code == 0 and "pipeline.yaml" in out
-    assert yaml.safe_load(pipeline.read_text()) == {
+    written = yaml.safe_load(pipeline.read_text())
+    train = {TINY_TRAIN[0]: {
+        "model": "hrnet_w32", "recipe": "hrnet", "init": "pose/models/pretrained.py",
+        "train_hash": load_registry(Path("params")).resolve(TINY_TRAIN[0], "tiny").train_hash,
+    }}
+    assert written == {
         "scale": "tiny",
         "dataset": "synthetic",
         "data": {"synthetic": {"out": "data/synthetic"}},
-        "train": {TINY_TRAIN[0]: {
-            "model": "hrnet_w32", "recipe": "hrnet", "init": "pose/models/pretrained.py",
-            "train_hash": load_registry(Path("params")).resolve(TINY_TRAIN[0], "tiny").train_hash,
-        }},
+        "train": train,
+        # one training each (tiny asks for no further seeds), curves over their logs
+        "runs": {e: {**v, "experiment": e} for e, v in train.items()},
+        "curves": written["curves"],
         "speed": {},
     }
+    assert set(written["curves"]["loss"]["training loss per epoch"]["y"]) == {
+        f"runs/tiny/{TINY_TRAIN[0]}/train_log.csv"}
     code, _, _ = run(["--params", "params", "table", "baselines"], capsys)
     assert code == 0
     code, _, err = run(["--params", "params", "use-scale", "huge"], capsys)
