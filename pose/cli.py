@@ -303,6 +303,14 @@ def cmd_report(args: argparse.Namespace) -> None:
     print("report written to reports/index.md")
 
 
+def cmd_figures(args: argparse.Namespace) -> None:
+    from pose.report.figures import write_paper_figures
+
+    registry = _registry(args)
+    for figure in write_paper_figures(registry, _scale(args, registry)):
+        print(f"{figure['files'][0]}: {figure['caption']}")
+
+
 def cmd_plan(args: argparse.Namespace) -> None:
     from pose.plan import plan, plan_lines
     from pose.site import load_site
@@ -549,6 +557,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("report", help="write reports/index.md with plots and provenance")
     scale_arg(p)
     p.set_defaults(func=cmd_report)
+
+    p = add("figures", help="redraw the papers' own figures (params/figures.yaml) from the runs "
+            "into reports/plots/ (the report stage draws them too)")
+    scale_arg(p)
+    p.set_defaults(func=cmd_figures)
 
     p = add("plan", help="before submitting: GPU-hours per paper, the wall clock on the site's "
             "GPUs, and trainings longer than the time limit allows")

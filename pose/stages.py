@@ -325,6 +325,7 @@ def report_stage(registry: Registry, scale: str) -> None:
     figures (reports/results.csv), the claims check and the papers' figures. A check scale's
     few steps per experiment have none of these but the index."""
     from pose.report.claims_stage import write_claims_outputs
+    from pose.report.figures import write_paper_figures
     from pose.report.index import write_index
     from pose.report.plots import plot_training
 
@@ -334,7 +335,8 @@ def report_stage(registry: Registry, scale: str) -> None:
     runs, reports = Path("runs"), Path("reports")
     plot_training(registry, scale)
     claims = write_claims_outputs(registry, scale, runs, reports, reports / "plots")
-    write_index(registry, scale, claims=claims)
+    figures = write_paper_figures(registry, scale, runs, reports / "plots")
+    write_index(registry, scale, claims=claims, figures=figures)
 
 
 PIPELINE_HEADER = """\

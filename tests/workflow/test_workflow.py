@@ -146,7 +146,6 @@ def test_both_engines_benchmark_each_trained_experiment_before_the_report(tmp_pa
         assert f'"bench@{exp}" -> "report"' in dag
 
 
-@pytest.mark.slow
 def _two_seeds_of(work: Path, experiment: str) -> None:
     """The tiny scale trains `experiment` with two seeds (the claims check's noise)."""
     scales_file = work / "params/scales.yaml"
@@ -156,6 +155,7 @@ def _two_seeds_of(work: Path, experiment: str) -> None:
     _run(["pose", "use-scale", "tiny"], work)
 
 
+@pytest.mark.slow
 def test_snakemake_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     from conftest import TINY_TRAIN
 
@@ -219,7 +219,13 @@ def _check_html_report(work: Path) -> None:
         names = archive.namelist()
         text = "\n".join(archive.read(n).decode("utf-8", "replace") for n in names
                          if n.endswith((".html", ".js", ".json")))
-    for wanted in ("reports/tables/baselines.md", "reports/plots/training.png",
+    from pose.config import load_registry
+    from pose.report.figures import planned_figures
+
+    figures = planned_figures(load_registry(work / "params"), "tiny")
+    assert figures, "no paper figure planned at the tiny scale"
+    for wanted in (*[f"reports/plots/{f.name}.png" for f in figures],
+                   "reports/tables/baselines.md", "reports/plots/training.png",
                    "reports/plots/claims_baselines.png",
                    "reports/plots/paper_vs_reproduced_baselines.png",
                    "reports/results.csv", "reports/claims.md"):
@@ -227,6 +233,7 @@ def _check_html_report(work: Path) -> None:
     # captions: the table's title, and the claims' caption; the paper's category
     assert "Baselines" in text and "the paper's figures beside" in text
     assert "forest plot" in text and "Claims" in text
+    assert all(f.caption.split()[0] in text for f in figures)  # each figure's description
 
 
 def _stages_run(output: str) -> set[str]:

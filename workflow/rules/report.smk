@@ -1,4 +1,5 @@
 from pose.report.claims_plot import forest_stem, scatter_stem
+from pose.report.figures import planned_figures
 from pose.report.papers import paper_groups
 from pose.report.tables import speed_command, speed_jobs, speed_rows
 
@@ -85,7 +86,14 @@ REPORT_OUTPUTS = (
              "reports/claims.json"] if REGISTRY.claims is not None else []),
           *[f for g in PAPERS for f in _figure(scatter_stem(g.key), "scatter", g.name)],
           *[f for p in CLAIM_PAPERS
-            for f in _figure(forest_stem(p), "forest", PAPER_NAMES[p], "Claims")]]
+            for f in _figure(forest_stem(p), "forest", PAPER_NAMES[p], "Claims")],
+          # the papers' own figures regenerated (params/figures.yaml), each with its caption
+          *[f for fig in planned_figures(REGISTRY, SCALE)
+            for f in (report(f"reports/plots/{fig.name}.png", caption="../report/paper_figure.rst",
+                             category=PAPER_NAMES.get(fig.paper, fig.paper),
+                             subcategory="Figures",
+                             labels={"figure": fig.name, "description": fig.caption}),
+                      f"reports/plots/{fig.name}.svg")]]
 )
 
 
@@ -101,6 +109,11 @@ rule report:
                record=["resources.json"] if PREFLIGHT else ["train_log.csv", "bench.json"]),
         # complexity of every experiment, trained at this scale or not (as dvc.yaml measures it)
         expand("runs/complexity/{experiment}.json", experiment=EXPERIMENTS),
+        # every training's predictions and weights: the papers' figures draw them (skeletons on
+        # val images, DANet Fig. 6's weight norms)
+        [] if PREFLIGHT else expand(f"{RUNS}/{{run}}/{{record}}", run=TRAINED_RUNS,
+                                    record=["results.json", "model.pth"]),
+        "params/figures.yaml",
     output:
         "reports/index.md",
         "reports/provenance.json",
