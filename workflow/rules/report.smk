@@ -80,7 +80,7 @@ REPORT_OUTPUTS = (
     else ["reports/gpu_hours.json",
           *_figure("training", "training", "Training"),
           *_figure("gpu_hours", "gpu_hours", "Training"),
-          report("reports/results.csv", caption="../report/results.rst", category="Results"),
+          *[report("reports/results.csv", caption="../report/results.rst", category="Results")],
           "reports/metrics.json",
           *([report("reports/claims.md", caption="../report/claims.rst", category="Claims"),
              "reports/claims.json"] if REGISTRY.claims is not None else []),
