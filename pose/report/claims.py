@@ -114,6 +114,8 @@ def check_claims(registry: Registry, frame: pd.DataFrame, scale: str) -> dict:
                "experiment": claim.experiment, "paper_delta": claim.paper_delta,
                "as_published": comparison(summary, claim.experiment, claim.baseline,
                                           claim.paper_delta, noise)}
+        if claim.unmatched_reason:
+            row["unmatched_reason"] = claim.unmatched_reason
         if claim.matched_baseline:
             row["recipe_matched"] = comparison(summary, claim.experiment, claim.matched_baseline,
                                                claim.paper_delta, noise)

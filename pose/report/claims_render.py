@@ -19,9 +19,10 @@ def synthetic_notice(result: dict) -> str:
             "exercise the check end to end and say nothing about the papers' claims.")
 
 
-def _difference_cell(comparison: dict | None) -> str:
+def _difference_cell(comparison: dict | None, unmatched_reason: str | None = None) -> str:
     if comparison is None:
-        return "same recipe"
+        return (f"recipes differ, none trained: {escape_cell(unmatched_reason)}" if unmatched_reason
+                else "same recipe")
     if comparison["verdict"] == NOT_TRAINED:
         return f"not trained: {', '.join(comparison['missing'])}"
     low, high = comparison["interval"]
@@ -68,7 +69,7 @@ def claims_markdown(result: dict, paper_names: dict[str, str], plots: dict[str, 
         rows = [[escape_cell(c["claim"]), escape_cell(c["source"]),
                  f"{c['paper_delta']:+g} {UNITS[c['metric']]}",
                  _difference_cell(c["as_published"]), _verdict_cell(c["as_published"]),
-                 _difference_cell(c.get("recipe_matched")),
+                 _difference_cell(c.get("recipe_matched"), c.get("unmatched_reason")),
                  _verdict_cell(c.get("recipe_matched"))] for c in claims]
         lines += markdown_table(COLUMNS, rows) + [""]
     return lines

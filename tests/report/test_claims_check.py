@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from pose.claims import ClaimSpec
 from pose.report.claims import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -60,10 +61,11 @@ def _registry(claims: list[SimpleNamespace], assumed_std: float = 0.2) -> Simple
 
 
 def _claim(id: str, experiment: str, baseline: str, paper_delta: float,
-           matched: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(id=id, paper="dnanet", table="dnanet_ablation", claim=f"{id} claim",
-                           source="Table 1", metric="ap", experiment=experiment,
-                           baseline=baseline, paper_delta=paper_delta, matched_baseline=matched)
+           matched: str | None = None, unmatched_reason: str | None = None) -> ClaimSpec:
+    return ClaimSpec(id=id, paper="dnanet", table="dnanet_ablation", claim=f"{id} claim",
+                     source="Table 1", metric="ap", experiment=experiment, baseline=baseline,
+                     paper_delta=paper_delta, matched_baseline=matched,
+                     unmatched_reason=unmatched_reason)
 
 
 def test_check_claims_uses_the_scales_own_noise_and_both_comparisons() -> None:
@@ -98,9 +100,14 @@ def test_one_seed_everywhere_falls_back_to_the_assumed_noise() -> None:
 
 def test_markdown_says_the_verdicts_are_on_synthetic_data(tmp_path: Path) -> None:
     frame = _frame([("v", 40.0), ("v", 41.0), ("b", 35.0), ("b", 36.0)])
-    result = check_claims(_registry([_claim("gain", "v", "b", 1.7)]), frame, "smoke")
+    result = check_claims(_registry([_claim("gain", "v", "b", 1.7),
+                                     _claim("size", "v", "w", 0.5, unmatched_reason="a | why")]),
+                          frame, "smoke")
+    assert result["claims"][1]["unmatched_reason"] == "a | why"
     text = "\n".join(claims_markdown(result, {"dnanet": "DNANet"},
                                      {"dnanet": "plots/claims_dnanet.png"}))
     assert "Computed on synthetic data at the smoke scale" in text
     assert "![DNANet: paper against reproduced differences](plots/claims_dnanet.png)" in text
     assert "| gain claim | Table 1 | +1.7 AP | +5.00 [" in text and "**reproduced**" in text
+    assert "| same recipe |" in text  # the gain's variant and baseline share a recipe
+    assert "recipes differ, none trained: a \\| why" in text  # the reason, escaped

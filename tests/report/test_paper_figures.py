@@ -16,7 +16,7 @@ from pose.config import load_registry
 from pose.errors import ConfigError
 from pose.models import build_model
 from pose.report.figures import dense_panels, planned_figures, write_paper_figures
-from pose.report.figures.dense_weights import connection_matrix, dense_blocks
+from pose.report.figures.dense_weights import connection_matrix, dense_blocks, state_matrices
 from pose.report.figures.skeletons import predictions_by_image, select_image_ids
 from pose.report.figures.tradeoff import tradeoff_points
 
@@ -29,8 +29,9 @@ def registry():
 
 
 def test_fig6_matrix_reads_each_source_layers_channels(registry) -> None:
-    """DANet-72 as smoke builds it: per block an L x L matrix, nothing below the diagonal
-    (layer l has l sources), and a pixel is the mean |w| over exactly its source's channels."""
+    """DANet-72 as smoke builds it: per block an (L + 1) x L matrix (sources 0..L, targets
+    1..L), nothing where s > l - 1, and a pixel is the mean |w| over exactly its source's
+    channels, each target's column divided by its largest value."""
     model = build_model(registry.resolve("danet_72_256x192", "smoke").model_spec)
     state = model.state_dict()
     blocks = dense_blocks(state)
@@ -39,14 +40,24 @@ def test_fig6_matrix_reads_each_source_layers_channels(registry) -> None:
     first, growth = layers[0].shape[1], layers[1].shape[1] - layers[0].shape[1]
     layers[3].zero_()
     layers[3][:, first + growth: first + 2 * growth] = -0.5  # layer 4's source s = 2 only
+    layers[2].fill_(0.25)
+    layers[2][:, :first] = 1.0  # layer 3: the block input weighs four times the rest
     matrix = connection_matrix(layers)
-    assert matrix.shape == (4, 4)
-    assert np.isnan(matrix[np.tril_indices(4, -1)]).all()  # s > l - 1: no connection
-    assert not np.isnan(matrix[np.triu_indices(4)]).any()
-    assert matrix[:, 3].tolist() == [0.0, 0.0, 0.5, 0.0]
-    assert matrix[0, 0] == pytest.approx(float(layers[0].abs().mean()))
+    assert matrix.shape == (5, 4)
+    impossible = [(s, c) for s in range(5) for c in range(4) if s > c]  # column c: l = c + 1
+    assert all(np.isnan(matrix[s, c]) for s, c in impossible)
+    assert not any(np.isnan(matrix[s, c]) for s in range(5) for c in range(4) if s <= c)
+    assert matrix[:4, 3].tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert matrix[:3, 2].tolist() == [1.0, 0.25, 0.25]
+    raw = connection_matrix(layers, normalise=False)
+    assert raw[2, 3] == pytest.approx(0.5) and raw[0, 2] == pytest.approx(1.0)
+    assert raw[0, 0] == pytest.approx(float(layers[0].abs().mean()))
     with pytest.raises(ValueError, match="not a dense block"):
         connection_matrix([layers[0], layers[1], layers[3]])
+    # with the block's transition, a last target column reading every source
+    matrices = state_matrices(state)
+    assert [m.shape for m in matrices] == [(3, 3), (3, 3), (5, 5), (5, 5)]
+    assert not np.isnan(matrices[2][:, 4]).any() and np.nanmax(matrices[2][:, 4]) == 1.0
 
 
 def test_skeleton_grid_images_are_the_first_with_a_person_and_the_same_for_both() -> None:
@@ -88,10 +99,16 @@ def test_every_planned_figure_is_written_with_nothing_trained(registry, tmp_path
     shutil.copytree(ROOT / "runs" / "complexity", runs / "complexity")
     planned = planned_figures(registry, "smoke")
     names = {f.name for f in planned}
-    assert {"danet_ap_vs_gflops", "danet_ap_vs_speed", "danet_dense_weights",
-            "skeletons_dnanet", "skeletons_frsbn"} <= names
+    assert names == {"danet_ap_vs_gflops", "danet_ap_vs_speed", "danet_dense_weights",
+                     *(f"skeletons_{p}" for p in ("baselines", "dnanet", "ram_gpr", "hrnet_am",
+                                                  "frsbn", "danet"))}
     manifest = write_paper_figures(registry, "smoke", runs, tmp_path / "plots")
     assert [m["name"] for m in manifest] == [f.name for f in planned]
+    captions = {m["name"]: m["caption"] for m in manifest}
+    assert "not reproduced at scale smoke: " in captions["danet_ap_vs_gflops"]
+    assert "not trained at this scale" in captions["danet_dense_weights"]
+    assert ("no results.json (not trained at this scale): dnanet_w32_256x192, "
+            "hrnet_w32_256x192") in captions["skeletons_dnanet"]
     for m in manifest:
         assert all(Path(f).stat().st_size > 0 for f in m["files"]), m["name"]
         assert m["files"][1].endswith(".svg")
@@ -106,9 +123,31 @@ def test_dense_weights_figure_falls_back_to_the_papers_trained_dense_models(
     experiments = {"(a)": "danet_102_baseline1_256x192", "(b)": "danet_102_256x192"}
     panels, instead = dense_panels(registry, "smoke", tmp_path / "runs", "danet", experiments)
     assert list(panels) == ["danet_72_256x192"] and "not trained at this scale" in instead
-    assert [m.shape for m in panels["danet_72_256x192"]] == [(2, 2), (2, 2), (4, 4), (4, 4)]
-    write_paper_figures(registry, "smoke", tmp_path / "runs", tmp_path / "plots")
-    assert (tmp_path / "plots" / "danet_dense_weights.svg").stat().st_size > 0
+    assert [m.shape for m in panels["danet_72_256x192"]] == [(3, 3), (3, 3), (5, 5), (5, 5)]
+    manifest = {m["name"]: m for m in write_paper_figures(registry, "smoke", tmp_path / "runs",
+                                                          tmp_path / "plots")}
+    for suffix in ("png", "svg"):
+        assert (tmp_path / "plots" / f"danet_dense_weights.{suffix}").stat().st_size > 0
+    assert "shown instead the paper's trained dense model(s) danet_72_256x192" in (
+        manifest["danet_dense_weights"]["caption"])
+    # every planned figure, PNG and SVG, and nothing half-written beside them
+    assert sorted(f.name for f in (tmp_path / "plots").iterdir()) == sorted(
+        f"{name}.{suffix}" for name in manifest for suffix in ("png", "svg"))
+
+
+def test_dense_weights_figure_draws_the_trained_one_of_the_pair(registry, tmp_path: Path
+                                                                ) -> None:
+    """Baseline1 trained, DANet-102 not: Baseline1's panel, DANet-102's a note."""
+    model = build_model(registry.resolve("danet_72_256x192", "smoke").model_spec)
+    run = tmp_path / "runs" / "full" / "danet_102_baseline1_256x192"
+    run.mkdir(parents=True)
+    torch.save({"state_dict": model.state_dict()}, run / "model.pth")
+    experiments = {"(a)": "danet_102_baseline1_256x192", "(b)": "danet_102_256x192"}
+    panels, note = dense_panels(registry, "full", tmp_path / "runs", "danet", experiments)
+    assert list(panels) == ["(a) (danet_102_baseline1_256x192)", "(b) (danet_102_256x192)"]
+    assert len(panels["(a) (danet_102_baseline1_256x192)"]) == 4
+    assert panels["(b) (danet_102_256x192)"] == "not trained at this scale"
+    assert note == "; danet_102_256x192: not trained at this scale"
 
 
 def test_bad_figures_file_is_named(tmp_path: Path) -> None:
@@ -122,8 +161,64 @@ def test_bad_figures_file_is_named(tmp_path: Path) -> None:
                                           r"DANet-102: unknown experiment 'danet_103_256x192'"):
         planned_figures(registry, "smoke")
     spec["dense_weights"]["experiments"]["(b) OAB: DANet-102"] = "danet_102_256x192"
+    spec["skeletons"]["pairs"]["dnanet"]["model"] = "dnanet_w23_256x192"
+    (params / "figures.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=r"figures.yaml: skeletons.pairs.dnanet.model: unknown "
+                                          r"experiment 'dnanet_w23_256x192'; did you mean "
+                                          r"'dnanet_w32_256x192'"):
+        planned_figures(registry, "smoke")
+    spec["skeletons"]["pairs"]["dnanet"]["model"] = "oab_densenet169_224x224"
+    (params / "figures.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=r"skeletons.pairs.dnanet.model: "
+                                          r"'oab_densenet169_224x224' is a classification"):
+        planned_figures(registry, "smoke")
+    spec["skeletons"]["pairs"]["dnanet"] = {"model": "dnanet_w32_256x192"}
+    (params / "figures.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=r"figures.yaml.*pairs.dnanet: missing required key "
+                                          r"'baseline'"):
+        planned_figures(registry, "smoke")
+    spec["skeletons"]["pairs"]["dnanet"]["baseline"] = "hrnet_w32_256x192"
     spec["skeletons"]["images"] = 0
     (params / "figures.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(ConfigError, match=r"figures.yaml.skeletons: images: expected a "
                                           r"positive count, got 0"):
         planned_figures(registry, "smoke")
+
+
+def test_skeleton_grid_draws_both_rows_on_the_same_images(tiny_project: Path) -> None:
+    """A tiny project (baselines only, synthetic val): the baseline's results.json drawn, the
+    model's absence said in the caption, both rows on the first images holding a person."""
+    from pose.report.figures import _skeleton_rows
+
+    registry = load_registry(tiny_project / "params", check_pipeline=False)
+    planned = planned_figures(registry, "tiny")
+    assert [f.name for f in planned] == ["skeletons_baselines"]  # the other papers cut away
+    annotations = json.loads(
+        (tiny_project / "data/synthetic/annotations/person_keypoints_val.json").read_text())
+    ids = select_image_ids(annotations, 4)
+    assert ids and ids == sorted(ids)
+    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"],
+                "score": 0.9} for a in annotations["annotations"]]
+    runs = tiny_project / "runs"
+    run = runs / "tiny" / "hrnet_w32_256x192"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(results))
+    rows, images, note = _skeleton_rows(registry, "tiny", runs,
+                                        ("hrnet_w48_256x192", "hrnet_w32_256x192"), 4, 0.2)
+    assert list(images) == ids and all(p.is_file() for p in images.values())
+    assert rows["hrnet_w48_256x192"] == "not trained at this scale"
+    assert list(rows["hrnet_w32_256x192"]) == ids  # one entry per chosen image
+    assert sum(len(v) for v in rows["hrnet_w32_256x192"].values()) > 0
+    assert note == "no results.json (not trained at this scale): hrnet_w48_256x192"
+    (runs / "tiny" / "hrnet_w48_256x192").mkdir()
+    (runs / "tiny" / "hrnet_w48_256x192" / "results.json").write_text(json.dumps(results[:1]))
+    rows, _, note = _skeleton_rows(registry, "tiny", runs,
+                                   ("hrnet_w48_256x192", "hrnet_w32_256x192"), 4, 0.2)
+    assert list(rows["hrnet_w48_256x192"]) == list(rows["hrnet_w32_256x192"]) == ids
+    assert note == ""
+    (runs / "tiny" / "hrnet_w48_256x192" / "results.json").unlink()
+    [entry] = write_paper_figures(registry, "tiny", runs, tiny_project / "reports/plots")
+    assert entry["name"] == "skeletons_baselines" and "hrnet_w48_256x192" in entry["caption"]
+    assert entry["caption"].endswith("(no results.json (not trained at this scale): "
+                                     "hrnet_w48_256x192)")
+    assert all(Path(f).stat().st_size > 0 for f in entry["files"])

@@ -13,7 +13,12 @@ from pathlib import Path
 from pose.config import Registry
 from pose.data.keypoints import SKELETON
 from pose.io import read_json_object
-from pose.report.figures.dense_weights import dense_blocks, draw_dense_weights, weight_matrices
+from pose.report.figures.dense_weights import (
+    dense_blocks,
+    draw_dense_weights,
+    state_matrices,
+    weight_matrices,
+)
 from pose.report.figures.skeletons import (
     draw_skeletons,
     predictions_by_image,
@@ -34,17 +39,21 @@ class PaperFigure:
     caption: str
 
 
-def _headlines(registry: Registry, scale: str) -> dict[str, tuple[str, str]]:
-    """{paper: (variant, baseline)} of each paper's headline claim whose runs are COCO-format
-    keypoint predictions (skeletons can be drawn)."""
-    claims = registry.claims.claims.values() if registry.claims is not None else []
+def skeleton_pairs(registry: Registry) -> dict[str, tuple[str, str]]:
+    """{paper: (model, baseline)} of params/figures.yaml's skeleton grids, in report order,
+    those whose joints the COCO skeleton can join."""
+    from pose.report.papers import paper_groups
+
+    pairs = load_figures_spec(registry).skeletons.pairs
     out = {}
-    for c in claims:
-        if c.headline and all(
-                registry.resolve(e, scale).task == "keypoints"
-                and len(registry.resolve(e, scale).keypoints.names) > max(max(SKELETON))
-                for e in (c.experiment, c.baseline)):
-            out[c.paper] = (c.experiment, c.baseline)
+    for group in paper_groups(registry):
+        pair = pairs.get(group.key)
+        if pair is None:
+            continue
+        joints = [registry.dataset(registry.experiments[e].dataset).keypoints
+                  for e in (pair.model, pair.baseline)]
+        if all(len(j.names) > max(max(SKELETON)) for j in joints):
+            out[group.key] = (pair.model, pair.baseline)
     return out
 
 
@@ -68,12 +77,13 @@ def planned_figures(registry: Registry, scale: str) -> list[PaperFigure]:
         figures.append(PaperFigure(
             f"{spec.dense_weights.paper}_dense_weights", spec.dense_weights.paper,
             "DANet Fig. 6: average L1 norm of the weights connecting layer s to layer l in "
-            "each dense block, from the trained weights"))
-    for paper in _headlines(registry, scale):
+            "each dense block (T: its transition), from the trained weights; each target "
+            "layer's column divided by its largest value, as DenseNet's Fig. 5"))
+    for paper, (model, baseline) in skeleton_pairs(registry).items():
         figures.append(PaperFigure(
             f"skeletons_{paper}", paper,
-            "Predicted skeletons on the same val images: the paper's headline model (top) and "
-            "its baseline (bottom), as HRNet + AM's Fig. 3"))
+            f"Predicted skeletons on the same val images: the paper's model {model} (top) and "
+            f"its baseline {baseline} (bottom), as HRNet + AM's Fig. 3"))
     return figures
 
 
@@ -90,53 +100,69 @@ def _run_file(runs_dir: Path, scale: str, experiment: str, name: str) -> Path:
 
 
 def dense_panels(registry: Registry, scale: str, runs_dir: Path, paper: str,
-                  experiments: dict[str, str]) -> tuple[dict, str]:
-    """The panels of the configured experiments; where the scale trained none of them, those of
-    the paper's trained experiments whose weights hold dense blocks (at most two)."""
+                 experiments: dict[str, str]) -> tuple[dict, str]:
+    """The panels of the configured experiments (a text panel for one not trained); where the
+    scale trained none of them, those of the paper's trained keypoint experiments whose weights
+    hold dense blocks (at most two), with the note saying so."""
+    from pose.config import model_task
+    from pose.engine.state_dict import read_plain_state_dict
+
     trained = set(registry.trained_experiments(scale))
     panels: dict = {}
     for title, e in experiments.items():
         path = _run_file(runs_dir, scale, e, "model.pth")
         panels[f"{title} ({e})"] = (weight_matrices(path) if e in trained and path.is_file()
                                     else NOT_TRAINED)
-    if any(not isinstance(v, str) for v in panels.values()):
-        return panels, ""
+    missing = [e for (title, e) in experiments.items()
+               if isinstance(panels[f"{title} ({e})"], str)]
+    if len(missing) < len(experiments):
+        return panels, (f"; {', '.join(missing)}: {NOT_TRAINED}" if missing else "")
     stand_ins: dict = {}
     for e in registry.trained_experiments(scale):
         path = _run_file(runs_dir, scale, e, "model.pth")
-        if e in registry.paper_experiments(paper) and path.is_file() and len(stand_ins) < 2:
-            from pose.engine.state_dict import read_plain_state_dict
-
-            if dense_blocks(read_plain_state_dict(path)):
-                stand_ins[e] = weight_matrices(path)
+        if (e in registry.paper_experiments(paper) and path.is_file() and len(stand_ins) < 2
+                and model_task(registry.models[registry.experiments[e].model]) == "keypoints"):
+            state = read_plain_state_dict(path)
+            if dense_blocks(state):
+                stand_ins[e] = state_matrices(state)
     if not stand_ins:
-        return panels, ""
+        return panels, (f"; {', '.join(missing)}: {NOT_TRAINED}, nor any other of the "
+                        "paper's models with dense blocks")
     return stand_ins, (f"; the pair ({', '.join(experiments.values())}) is {NOT_TRAINED}: shown "
-                       "instead the paper's trained dense models")
+                       f"instead the paper's trained dense model(s) {', '.join(stand_ins)}")
 
 
-def _skeleton_rows(registry: Registry, scale: str, runs_dir: Path, variant: str, baseline: str,
-                   count: int, threshold: float) -> tuple[dict, dict[int, Path]]:
-    dataset = registry.resolve(variant, scale).dataset
-    annotations = read_json_object(dataset.path(dataset.val.annotations)) or {}
+def _skeleton_rows(registry: Registry, scale: str, runs_dir: Path, pair: tuple[str, str],
+                   count: int, threshold: float) -> tuple[dict, dict[int, Path], str]:
+    """The two rows (a text row: why it has no predictions), the chosen images and a note of
+    what is absent."""
+    dataset = registry.resolve(pair[0], scale).dataset
+    annotations_path = dataset.path(dataset.val.annotations)
+    annotations = read_json_object(annotations_path) or {}
     ids = select_image_ids(annotations, count)
     files = {im["id"]: im["file_name"] for im in annotations.get("images", [])}
     images = {i: dataset.path(dataset.val.images) / files[i] for i in ids if i in files}
+    notes = [] if annotations else [f"no val annotations at {annotations_path} (data not "
+                                    "prepared)"]
     rows: dict = {}
-    for e in (variant, baseline):
+    for e in pair:
         results = read_results(_run_file(runs_dir, scale, e, "results.json"))
         rows[e] = (NOT_TRAINED if results is None
                    else predictions_by_image(results, list(images), threshold))
-    return rows, images
+    absent = [e for e in pair if isinstance(rows[e], str)]
+    if absent:
+        notes.append(f"no results.json ({NOT_TRAINED}): {', '.join(absent)}")
+    return rows, images, "; ".join(notes)
 
 
 def write_paper_figures(registry: Registry, scale: str, runs_dir: Path = Path("runs"),
                         plots_dir: Path = Path("reports/plots")) -> list[dict]:
-    """Write every planned figure (PNG and SVG); the manifest the index places by paper."""
+    """Write every planned figure (PNG and SVG, each atomically); the manifest the index places
+    by paper, a figure's caption ending with what the scale left out of it."""
     spec = load_figures_spec(registry)
     runs_dir, plots_dir = Path(runs_dir), Path(plots_dir)
     note = _scale_note(registry, scale)
-    headlines = _headlines(registry, scale)
+    pairs = skeleton_pairs(registry)
     manifest = []
     for figure in planned_figures(registry, scale):
         png, svg = plots_dir / f"{figure.name}.png", plots_dir / f"{figure.name}.svg"
@@ -146,18 +172,25 @@ def write_paper_figures(registry: Registry, scale: str, runs_dir: Path = Path("r
             points = tradeoff_points(registry, t.table, t.speed_table, scale, runs_dir)
             fig = draw_tradeoff(points, axis, registry.table(t.table).gflops_unit,
                                 f"{figure.caption}\n{note}")
+            missing = [p.label for p in points
+                       if p.ap is None or (p.gflops if axis == "gflops" else p.speed) is None]
+            absent = (f"not reproduced at scale {scale}: {', '.join(missing)}" if missing
+                      else "")
         elif figure.name.endswith("_dense_weights"):
             d = spec.dense_weights
             panels, instead = dense_panels(registry, scale, runs_dir, d.paper, d.experiments)
             fig = draw_dense_weights(panels, f"{figure.caption}\n{note}{instead}")
+            absent = instead.removeprefix("; ")
         else:
-            variant, baseline = headlines[figure.paper]
-            rows, images = _skeleton_rows(registry, scale, runs_dir, variant, baseline,
-                                          spec.skeletons.images, spec.skeletons.score_threshold)
+            rows, images, absent = _skeleton_rows(
+                registry, scale, runs_dir, pairs[figure.paper], spec.skeletons.images,
+                spec.skeletons.score_threshold)
             fig = draw_skeletons(rows, images, f"{figure.caption}\n{note}; predictions scoring "
-                                 f">= {spec.skeletons.score_threshold:g}")
+                                 f">= {spec.skeletons.score_threshold:g}"
+                                 + (f"\n{absent}" if absent else ""))
         plots_dir.mkdir(parents=True, exist_ok=True)
         save_figure(fig, png, svg)
-        manifest.append({"name": figure.name, "paper": figure.paper, "caption": figure.caption,
+        caption = f"{figure.caption} ({absent})" if absent else figure.caption
+        manifest.append({"name": figure.name, "paper": figure.paper, "caption": caption,
                          "files": [str(png), str(svg)]})
     return manifest

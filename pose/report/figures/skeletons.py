@@ -1,5 +1,6 @@
 """Qualitative figures as HRNet + AM's Fig. 3: predicted skeletons drawn on val images, one row
-for the variant of a paper's headline claim and one for its baseline, on the same images.
+for a paper's model and one for its baseline (params/figures.yaml `skeletons.pairs`), on the
+same images.
 
 The images are the first N val image ids (in id order) that hold an annotated person, so every
 grid of a scale shows the same images; the predictions are the run's results.json (the COCO
@@ -14,11 +15,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.figure import Figure
 
 from pose.data.keypoints import SKELETON
 from pose.errors import DataError
+from pose.report.figures.text import wrapped
 
+OUTLINE = [patheffects.withStroke(linewidth=2.6, foreground="white")]  # seen on any image
 JOINT_THRESHOLD = 0.2  # a joint's confidence below this is not drawn (HRNet's in_vis_thre)
 
 
@@ -58,8 +62,10 @@ def _draw_person(ax, keypoints: np.ndarray, color: str) -> None:
     visible = keypoints[:, 2] >= JOINT_THRESHOLD
     for a, b in SKELETON:
         if a < len(keypoints) and b < len(keypoints) and visible[a] and visible[b]:
-            ax.plot(keypoints[[a, b], 0], keypoints[[a, b], 1], color=color, linewidth=1.2)
-    ax.scatter(keypoints[visible, 0], keypoints[visible, 1], s=5, color=color, zorder=3)
+            ax.plot(keypoints[[a, b], 0], keypoints[[a, b], 1], color=color, linewidth=1.4,
+                    path_effects=OUTLINE)
+    ax.scatter(keypoints[visible, 0], keypoints[visible, 1], s=6, color=color, zorder=3,
+               edgecolors="white", linewidths=0.4)
 
 
 def draw_skeletons(rows: dict[str, dict[int, list[np.ndarray]] | str], images: dict[int, Path],
@@ -78,9 +84,12 @@ def draw_skeletons(rows: dict[str, dict[int, list[np.ndarray]] | str], images: d
             ax.set_yticks([])
             if image_id is not None:
                 pixels = cv2.imread(str(images[image_id]), cv2.IMREAD_COLOR)
-                if pixels is None:
-                    raise DataError(f"{images[image_id]}: unreadable image")
-                ax.imshow(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
+                if pixels is None:  # drawn without its image, saying so
+                    ax.text(0.5, 0.05, f"{images[image_id].name}: no readable image",
+                            transform=ax.transAxes, ha="center", fontsize=6)
+                    ax.invert_yaxis()
+                else:
+                    ax.imshow(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB))
             if isinstance(people, str):
                 ax.text(0.5, 0.5, people, transform=ax.transAxes, ha="center", va="center",
                         fontsize=7, wrap=True, backgroundcolor="white")
@@ -91,5 +100,5 @@ def draw_skeletons(rows: dict[str, dict[int, list[np.ndarray]] | str], images: d
                 ax.set_ylabel(name, fontsize=8)
             if r == 0 and image_id is not None:
                 ax.set_title(f"image {image_id}", fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(wrapped(title, fig.get_figwidth(), 9), fontsize=9)
     return fig

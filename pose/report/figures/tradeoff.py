@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from pose.config import Registry, parse_input
 from pose.errors import DataError
+from pose.report.figures.text import wrapped
 from pose.report.tables import load_speed, speed_path, table_rows
 
 GFLOPS_AXIS = {"gmacs": "GFLOPs (multiply-adds / 10^9, DANet's unit)",
@@ -68,6 +69,9 @@ def draw_tradeoff(points: list[TradeoffPoint], axis: str, unit: str, title: str)
     ours_x = (lambda p: p.gflops) if axis == "gflops" else (lambda p: p.speed)
     drawn = {"paper": 0, "reproduced": 0}
     for p in points:
+        if None not in (paper_x(p), p.paper_ap, ours_x(p), p.ap):  # the pair of one model
+            ax.plot([paper_x(p), ours_x(p)], [p.paper_ap, p.ap], color="0.6", linewidth=0.8,
+                    linestyle=":", zorder=2)
         if paper_x(p) is not None and p.paper_ap is not None:
             ax.scatter(paper_x(p), p.paper_ap, marker="o", color="tab:blue", zorder=3,
                        label="paper" if not drawn["paper"] else None)
@@ -89,5 +93,5 @@ def draw_tradeoff(points: list[TradeoffPoint], axis: str, unit: str, title: str)
     missing = [p.label for p in points if p.ap is None or ours_x(p) is None]
     note = (f"\nnot reproduced here (not trained{' or not timed' if axis == 'speed' else ''} at "
             f"this scale): {', '.join(missing)}" if missing else "")
-    ax.set_title(title + note, fontsize=8, loc="left", wrap=True)
+    ax.set_title(wrapped(title + note, fig.get_figwidth() - 0.6, 8), fontsize=8, loc="left")
     return fig
