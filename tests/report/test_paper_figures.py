@@ -114,14 +114,20 @@ def test_every_planned_figure_is_written_with_nothing_trained(registry, tmp_path
         assert m["files"][1].endswith(".svg")
 
 
-def test_dense_weights_figure_falls_back_to_the_papers_trained_dense_models(
-        registry, tmp_path: Path) -> None:
+PAIR = {"(a)": "danet_102_baseline1_256x192", "(b)": "danet_102_256x192"}
+
+
+def _save_smoke_danet_72(registry, run: Path) -> None:
+    """Smoke's DANet-72 weights as a training of `run` would leave them."""
     model = build_model(registry.resolve("danet_72_256x192", "smoke").model_spec)
-    run = tmp_path / "runs" / "smoke" / "danet_72_256x192"
     run.mkdir(parents=True)
     torch.save({"state_dict": model.state_dict()}, run / "model.pth")
-    experiments = {"(a)": "danet_102_baseline1_256x192", "(b)": "danet_102_256x192"}
-    panels, instead = dense_panels(registry, "smoke", tmp_path / "runs", "danet", experiments)
+
+
+def test_dense_weights_figure_falls_back_to_the_papers_trained_dense_models(
+        registry, tmp_path: Path) -> None:
+    _save_smoke_danet_72(registry, tmp_path / "runs" / "smoke" / "danet_72_256x192")
+    panels, instead = dense_panels(registry, "smoke", tmp_path / "runs", "danet", PAIR)
     assert list(panels) == ["danet_72_256x192"] and "not trained at this scale" in instead
     assert [m.shape for m in panels["danet_72_256x192"]] == [(3, 3), (3, 3), (5, 5), (5, 5)]
     manifest = {m["name"]: m for m in write_paper_figures(registry, "smoke", tmp_path / "runs",
@@ -138,12 +144,8 @@ def test_dense_weights_figure_falls_back_to_the_papers_trained_dense_models(
 def test_dense_weights_figure_draws_the_trained_one_of_the_pair(registry, tmp_path: Path
                                                                 ) -> None:
     """Baseline1 trained, DANet-102 not: Baseline1's panel, DANet-102's a note."""
-    model = build_model(registry.resolve("danet_72_256x192", "smoke").model_spec)
-    run = tmp_path / "runs" / "full" / "danet_102_baseline1_256x192"
-    run.mkdir(parents=True)
-    torch.save({"state_dict": model.state_dict()}, run / "model.pth")
-    experiments = {"(a)": "danet_102_baseline1_256x192", "(b)": "danet_102_256x192"}
-    panels, note = dense_panels(registry, "full", tmp_path / "runs", "danet", experiments)
+    _save_smoke_danet_72(registry, tmp_path / "runs" / "full" / "danet_102_baseline1_256x192")
+    panels, note = dense_panels(registry, "full", tmp_path / "runs", "danet", PAIR)
     assert list(panels) == ["(a) (danet_102_baseline1_256x192)", "(b) (danet_102_256x192)"]
     assert len(panels["(a) (danet_102_baseline1_256x192)"]) == 4
     assert panels["(b) (danet_102_256x192)"] == "not trained at this scale"
