@@ -101,13 +101,17 @@ def test_gpus_retrain_through_each_gpus_batchnorm_batch(tmp_path: Path, sync_bn:
 
 
 def test_both_engines_take_the_train_trigger_from_the_same_hash() -> None:
-    """dvc.yaml's train stage has one params trigger, pipeline.yaml's train_hash, which `pose
-    use-scale` derives with the code the Snakemake train rule's params trigger calls."""
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["do"]
-    assert stage["params"] == [{"params/pipeline.yaml": ["train.${key}.train_hash"]}]
+    """dvc.yaml's train stage (one per run: each experiment's seeds) has one params trigger,
+    pipeline.yaml's train_hash, which `pose use-scale` derives with the code the Snakemake train
+    rule's params trigger calls."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
+    assert stage["foreach"] == "${runs}"
+    assert stage["do"]["params"] == [{"params/pipeline.yaml": ["runs.${key}.train_hash"]}]
     registry = load_registry(ROOT / "params")
-    for name, entry in registry.pipeline["train"].items():
+    for name, entry in registry.pipeline["runs"].items():
         assert entry["train_hash"] == registry.resolve(name, registry.default_scale).train_hash
+    for name, entry in registry.pipeline["train"].items():  # an experiment's own run: the same
+        assert registry.pipeline["runs"][name]["train_hash"] == entry["train_hash"]
     rule = (ROOT / "workflow/rules/train.smk").read_text()
     assert "train_hash=train_hash" in rule and "train_params_stamp" in rule
 

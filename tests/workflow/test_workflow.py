@@ -164,7 +164,7 @@ def test_snakemake_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     _two_seeds_of(work, TINY_TRAIN[0])
     dry_run = _run(["snakemake", "-n"], work)
     assert _jobs(dry_run, "train") == _jobs(dry_run, "evaluate") == sorted([*TINY_TRAIN, seeded])
-    assert _jobs(dry_run, "bench") == sorted(TINY_TRAIN)  # throughput: once per experiment
+    assert _jobs(dry_run, "bench_train") == sorted(TINY_TRAIN)  # throughput: once per experiment
     assert UNTRAINED in _jobs(dry_run, "complexity")
     _run(["snakemake", "--cores", "2"], work)
     # the seed run, its own seed; the table shows the mean and spread of the two

@@ -353,3 +353,10 @@ def check_site(executor):
         raise PoseError("The site's nodes cannot run these jobs, so nothing was submitted "
                         "(edit the site block of slurm/config.yaml, or the experiments):\n  "
                         + "\n  ".join(problems))
+
+
+def _figure(stem, caption, category, subcategory="Figures"):
+    """A plot's PNG, marked for the HTML report, and its SVG."""
+    return [report(f"reports/plots/{stem}.png", caption=f"../report/{caption}.rst",
+                   category=category, subcategory=subcategory),
+            f"reports/plots/{stem}.svg"]

@@ -66,13 +66,6 @@ rule table:
         "pose table {wildcards.table} --scale {params.scale} > {log} 2>&1"
 
 
-def _figure(stem, caption, category, subcategory="Figures"):
-    """A plot's PNG, marked for the HTML report, and its SVG."""
-    return [report(f"reports/plots/{stem}.png", caption=f"../report/{caption}.rst",
-                   category=category, subcategory=subcategory),
-            f"reports/plots/{stem}.svg"]
-
-
 REPORT_OUTPUTS = (
     ["reports/preflight.json",
      *_figure("preflight", "preflight", "Preflight")]
