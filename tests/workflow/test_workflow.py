@@ -229,7 +229,9 @@ def _check_html_report(work: Path) -> None:
                    "reports/plots/claims_baselines.png",
                    "reports/plots/paper_vs_reproduced_baselines.png",
                    "reports/results.csv", "reports/claims.md"):
-        assert any(n.endswith(wanted) for n in names), f"{wanted} not in the report: {names}"
+        # the archive keeps each file's name under report/data/raw/<hash>/
+        assert any(n.endswith("/" + Path(wanted).name) for n in names), \
+            f"{wanted} not in the report: {names}"
     # captions: the table's title, and the claims' caption; the paper's category
     assert "Baselines" in text and "the paper's figures beside" in text
     assert "forest plot" in text and "Claims" in text
