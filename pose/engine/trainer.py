@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import io
 import logging
 import math
@@ -236,6 +237,17 @@ class Trainer:
         if shutdown is not None:
             shutdown()
         self.loader._iterator = None
+        self.release_ddp()
+
+    def release_ddp(self) -> None:
+        """Free the DDP wrapper while the process group is still registered. Its Reducer holds
+        the group; were it the last holder (an exception's traceback keeps this trainer alive
+        past shutdown_distributed), freeing it would destroy the gloo group holding the GIL
+        while a gloo worker waits for the GIL to free a finished collective's tensors: a
+        deadlock at exit (pytorch#56297)."""
+        if self.net is not self.model:
+            self.net = self.model
+            gc.collect()  # DDP's hooks make reference cycles
 
     def resume(self) -> None:
         self.state, saved = _resume(self.ckpt_path, self.exp, self.ctx)

@@ -5,23 +5,28 @@ config.yaml with model.pth, 9 temporaries of a killed write)."""
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import re
 import subprocess
 import sys
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 import yaml
 from extra_scales import add_scale
 from fault_helpers import assert_plant_is_live, plant_checkpoint, read_only
+from torch.nn.parallel import DistributedDataParallel
 
 from pose.cli import main
 from pose.config import load_registry
 from pose.engine import trainer
 from pose.engine.checkpoint import read_checkpoint
+from pose.engine.distributed import DistContext
 from pose.engine.launch import check_devices
 from pose.errors import DeviceError
 from pose.stages import use_scale_stage
@@ -88,6 +93,27 @@ def test_case1_under_ddp_every_rank_stops_at_a_nonfinite_loss_on_one(tiny_projec
         ran.stderr[-3000:]
     assert ran.stderr.count("pose train: error: experiment 'hrnet_w32_256x192' diverged") == 2
     assert not (_run_dir(tiny_project, "ddp_nan") / "model.pth").exists()
+
+
+def test_closing_a_trainer_frees_its_ddp_wrapper_before_the_process_group_goes(
+        tiny_project: Path, tmp_path: Path) -> None:
+    """The DDP Reducer must never be the last holder of the gloo group: freed after
+    destroy_process_group (a diverged run's traceback keeps the trainer alive), it destroys the
+    group holding the GIL and can deadlock with gloo's workers at exit."""
+    exp = load_registry("params").resolve(EXPERIMENT, "tiny")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        run = trainer.Trainer(exp, DistContext(), progress=False)
+        run.net = DistributedDataParallel(run.model)
+        wrapper = weakref.ref(run.net)
+        gc.collect()
+        assert wrapper() is not None  # alive while the trainer holds it
+        run.close()
+        assert wrapper() is None
+        assert run.net is run.model  # the trainer goes on with the plain model
+    finally:
+        dist.destroy_process_group()
 
 
 def test_case6_a_failed_training_leaves_config_yaml_with_its_model_pth(
