@@ -82,3 +82,18 @@ def seed_summary(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     seed) and how many there are."""
     values = frame.dropna(subset=[column])
     return values.groupby("experiment", sort=False)[column].agg(["mean", "std", "count"])
+
+
+def coco_seed_stats(frame: pd.DataFrame, experiment: str) -> dict:
+    """An experiment's COCO stats over its seed runs, keyed as the tables print them ("ap",
+    "ap50", ...): each stat's mean, and with several runs `seeds`, each run's AP (`ap_runs`)
+    and the sample standard deviation of AP (`ap_std`), what a reader needs to tell a
+    difference from seed noise."""
+    runs = frame[frame["experiment"] == experiment]
+    out = {key.lower(): None if runs[key].isna().any() else round(float(runs[key].mean()), 4)
+           for key in EVAL_METRICS}
+    if len(runs) > 1:
+        summary = seed_summary(runs, "AP").loc[experiment]
+        out.update(seeds=len(runs), ap_runs=[float(v) for v in runs["AP"]],
+                   ap_std=round(float(summary["std"]), 4))
+    return out

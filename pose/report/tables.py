@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -433,10 +432,13 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
         from pose.report.topk_table import topk_table_rows
 
         return topk_table_rows(registry, table, scale, runs_dir)
+    from pose.report.results_frame import coco_seed_stats, results_frame
+
     trained_here = set(registry.trained_experiments(scale))
     # A test-dev table reads the server's stats (test-dev/eval.json), never the val eval.json:
     # a val AP is another figure than the paper's.
     from_server = spec.ap_split in SERVER_SPLITS
+    frame = results_frame(registry, scale, runs_dir)
     rows = []
     for row in spec.typed_rows(f"{registry.params_dir}/papers/{table}.yaml"):
         resolved = registry.resolve(row.experiment, scale)
@@ -462,9 +464,11 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
         delta_ap = None
         differences: list[str] = []
         if ev is not None:
-            runs = [ev] + [e for f in seed_files if (e := load(f, f.parent.name, scale))]
+            for seed_file in seed_files:  # each seed's record checked as the first one's
+                load(seed_file, seed_file.parent.name, scale)
             reproduced = {
-                **seed_mean(runs),
+                # the server scores one run; the val stats are the results frame's, per seed
+                **(coco_stats(ev) if from_server else coco_seed_stats(frame, row.experiment)),
                 **{k: ev[k] for k in ("scale", "dataset", "boxes", "input", "flip_test", "epochs")},
             }
             if from_server:
@@ -499,19 +503,9 @@ def table_rows(registry: Registry, table: str, scale: str, runs_dir: Path) -> li
     return rows
 
 
-def seed_mean(runs: list[dict]) -> dict:
-    """The COCO stats of an experiment's runs (one per seed), in percent: their mean, and with
-    several runs `seeds`, each run's AP (`ap_runs`) and the sample standard deviation of AP
-    (`ap_std`), what a reader needs to tell a difference from seed noise."""
-    stats = {"ap": [_pct(r["AP"]) for r in runs],
-             **{k.lower(): [_pct(r.get(k)) for r in runs] for k in EVAL_METRICS[1:]}}
-    out = {k: (None if any(v is None for v in values)
-               else round(statistics.fmean(values), 4))
-           for k, values in stats.items()}
-    if len(runs) > 1:
-        out.update(seeds=len(runs), ap_runs=stats["ap"],
-                   ap_std=round(statistics.stdev(stats["ap"]), 4))
-    return out
+def coco_stats(ev: dict) -> dict:
+    """One run's COCO stats in percent, keyed as the tables print them ("ap", "ap50", ...)."""
+    return {k.lower(): _pct(ev.get(k)) for k in EVAL_METRICS}
 
 
 def _evaluated_dataset(registry: Registry, path: Path) -> str | None:

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from pose.config import load_registry
+from pose.errors import DataError
 from pose.report.claims_plot import draw_forest, draw_scatter, scatter_points
 from pose.report.papers import paper_groups
 from pose.report.results_frame import results_frame, seed_summary, write_results_csv
+from pose.report.tables import table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +83,24 @@ def test_paper_against_reproduced_points_and_figures(registry, tmp_path: Path) -
                "as_published": {"verdict": "reproduced", "delta": 1.0, "interval": [0.2, 1.8]}}]
     forest = draw_forest("Baselines", claims, result).axes[0]
     assert len(forest.containers) == 1  # one reproduced difference with its interval
+
+
+def test_a_tables_row_is_the_mean_of_its_seed_runs_in_the_results_frame(
+        registry, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _eval(runs, "hrnet_w32_256x192", 0.30)
+    _eval(runs, "hrnet_w32_256x192-seed1", 0.34)
+    rows = {r["experiment"]: r for r in table_rows(registry, "baselines", "smoke", runs)}
+    w32 = rows["hrnet_w32_256x192"]["reproduced"]
+    frame = results_frame(registry, "smoke", runs)
+    assert w32["ap"] == pytest.approx(frame[frame["experiment"] == "hrnet_w32_256x192"]
+                                      ["AP"].mean()) == pytest.approx(32.0)
+    assert w32["seeds"] == 2 and w32["ap_runs"] == [30.0, 34.0]
+    assert w32["ap_std"] == pytest.approx(2.8284, abs=1e-4)
+    assert w32["ap50"] == pytest.approx(70.0) and w32["apm"] is None  # -1: no ground truth
+    assert rows["hrnet_w48_256x192"]["reproduced"] is None  # no eval.json: not run
+    # a seed's record that is not that run's is refused, naming the file
+    record = runs / "smoke" / "hrnet_w32_256x192-seed1" / "eval.json"
+    record.write_text(record.read_text().replace('"smoke"', '"full"'))
+    with pytest.raises(DataError, match="hrnet_w32_256x192-seed1/eval.json: .scale. should be"):
+        table_rows(registry, "baselines", "smoke", runs)
