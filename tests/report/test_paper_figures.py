@@ -15,7 +15,12 @@ import yaml
 from pose.config import load_registry
 from pose.errors import ConfigError
 from pose.models import build_model
-from pose.report.figures import dense_panels, planned_figures, write_paper_figures
+from pose.report.figures import (
+    dense_panels,
+    planned_figures,
+    skeleton_pairs,
+    write_paper_figures,
+)
 from pose.report.figures.dense_weights import connection_matrix, dense_blocks, state_matrices
 from pose.report.figures.skeletons import predictions_by_image, select_image_ids
 from pose.report.figures.tradeoff import tradeoff_points
@@ -163,28 +168,38 @@ def test_bad_figures_file_is_named(tmp_path: Path) -> None:
                                           r"DANet-102: unknown experiment 'danet_103_256x192'"):
         planned_figures(registry, "smoke")
     spec["dense_weights"]["experiments"]["(b) OAB: DANet-102"] = "danet_102_256x192"
-    spec["skeletons"]["pairs"]["dnanet"]["model"] = "dnanet_w23_256x192"
-    (params / "figures.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(ConfigError, match=r"figures.yaml: skeletons.pairs.dnanet.model: unknown "
-                                          r"experiment 'dnanet_w23_256x192'; did you mean "
-                                          r"'dnanet_w32_256x192'"):
-        planned_figures(registry, "smoke")
-    spec["skeletons"]["pairs"]["dnanet"]["model"] = "oab_densenet169_224x224"
-    (params / "figures.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(ConfigError, match=r"skeletons.pairs.dnanet.model: "
-                                          r"'oab_densenet169_224x224' is a classification"):
-        planned_figures(registry, "smoke")
-    spec["skeletons"]["pairs"]["dnanet"] = {"model": "dnanet_w32_256x192"}
-    (params / "figures.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(ConfigError, match=r"figures.yaml.*pairs.dnanet: missing required key "
-                                          r"'baseline'"):
-        planned_figures(registry, "smoke")
-    spec["skeletons"]["pairs"]["dnanet"]["baseline"] = "hrnet_w32_256x192"
     spec["skeletons"]["images"] = 0
     (params / "figures.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(ConfigError, match=r"figures.yaml.skeletons: images: expected a "
                                           r"positive count, got 0"):
         planned_figures(registry, "smoke")
+
+
+def test_skeleton_grids_draw_each_papers_headline_claim() -> None:
+    """One grid per paper, its rows the two experiments of the paper's headline claim; a
+    figures.yaml that still lists pairs of its own is refused (the claims hold them)."""
+    registry = load_registry(ROOT / "params", check_pipeline=False)
+    headlines = {c.paper: (c.experiment, c.baseline)
+                 for c in registry.claims.claims.values() if c.headline}
+    pairs = skeleton_pairs(registry)
+    assert pairs == headlines
+    assert pairs["dnanet"] == ("dnanet_w32_256x192", "hrnet_w32_256x192")
+    assert [f.name for f in planned_figures(registry, "smoke")
+            if f.name.startswith("skeletons_")] == [f"skeletons_{p}" for p in pairs]
+
+
+def test_a_headline_claim_on_a_classifier_draws_no_skeleton_grid(tmp_path: Path) -> None:
+    params = tmp_path / "params"
+    shutil.copytree(ROOT / "params", params)
+    claims = yaml.safe_load((params / "claims.yaml").read_text())
+    danet = [c for c in claims["claims"].values() if c["paper"] == "danet"]
+    for claim in danet:
+        claim["headline"] = False
+    # a claim of Table X (ImageNet classifiers) made the paper's headline
+    next(c for c in danet if c["table"] == "danet_imagenet")["headline"] = True
+    (params / "claims.yaml").write_text(yaml.safe_dump(claims, sort_keys=False))
+    registry = load_registry(params, check_pipeline=False)
+    assert "danet" not in skeleton_pairs(registry) and "dnanet" in skeleton_pairs(registry)
 
 
 def test_skeleton_grid_draws_both_rows_on_the_same_images(tiny_project: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pose.config import Registry
+from pose.config import Registry, model_task
 from pose.data.keypoints import SKELETON
 from pose.io import read_json_object
 from pose.report.figures.dense_weights import (
@@ -40,21 +40,26 @@ class PaperFigure:
 
 
 def skeleton_pairs(registry: Registry) -> dict[str, tuple[str, str]]:
-    """{paper: (model, baseline)} of params/figures.yaml's skeleton grids, in report order,
-    those whose joints the COCO skeleton can join."""
+    """{paper: (model, baseline)} of the skeleton grids, in report order: each paper's headline
+    claim (params/claims.yaml `headline: true`), where both predict joints the COCO skeleton
+    can join (not a classifier, not MPII's 16 joints)."""
     from pose.report.papers import paper_groups
 
-    pairs = load_figures_spec(registry).skeletons.pairs
+    claims = registry.claims.claims.values() if registry.claims is not None else ()
+    headlines = {c.paper: (c.experiment, c.baseline) for c in claims if c.headline}
     out = {}
     for group in paper_groups(registry):
-        pair = pairs.get(group.key)
-        if pair is None:
-            continue
-        joints = [registry.dataset(registry.experiments[e].dataset).keypoints
-                  for e in (pair.model, pair.baseline)]
-        if all(len(j.names) > max(max(SKELETON)) for j in joints):
-            out[group.key] = (pair.model, pair.baseline)
+        pair = headlines.get(group.key)
+        if pair is not None and all(_draws_coco_skeleton(registry, e) for e in pair):
+            out[group.key] = pair
     return out
+
+
+def _draws_coco_skeleton(registry: Registry, experiment: str) -> bool:
+    spec = registry.experiments[experiment]
+    if model_task(registry.models[spec.model]) != "keypoints":
+        return False
+    return len(registry.dataset(spec.dataset).keypoints.names) > max(max(SKELETON))
 
 
 def planned_figures(registry: Registry, scale: str) -> list[PaperFigure]:

@@ -1,6 +1,6 @@
 """Qualitative figures as HRNet + AM's Fig. 3: predicted skeletons drawn on val images, one row
-for a paper's model and one for its baseline (params/figures.yaml `skeletons.pairs`), on the
-same images.
+for a paper's model and one for its baseline (the paper's headline claim in params/claims.yaml),
+on the same images.
 
 The images are the first N val image ids (in id order) that hold an annotated person, so every
 grid of a scale shows the same images; the predictions are the run's results.json (the COCO

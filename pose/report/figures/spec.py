@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pose.config import Registry, _mapping, model_task, read_yaml, unknown_name
+from pose.config import Registry, _mapping, read_yaml, unknown_name
 from pose.errors import ConfigError
 from pose.spec import from_dict
 
@@ -27,16 +27,9 @@ class DenseWeightsSpec:
 
 
 @dataclass(frozen=True)
-class SkeletonPair:
-    model: str  # the paper's model of its headline comparison (top row)
-    baseline: str  # what the paper compares it with (bottom row)
-
-
-@dataclass(frozen=True)
 class SkeletonsSpec:
     images: int = 4
     score_threshold: float = 0.2
-    pairs: dict[str, SkeletonPair] = field(default_factory=dict)  # paper key -> its two rows
 
     def __post_init__(self) -> None:
         if isinstance(self.images, bool) or self.images < 1:
@@ -44,10 +37,6 @@ class SkeletonsSpec:
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ConfigError(f"score_threshold: expected a score in [0, 1], got "
                               f"{self.score_threshold!r}")
-        pairs = {paper: from_dict(SkeletonPair, pair, f"pairs.{paper}")
-                 if not isinstance(pair, SkeletonPair) else pair
-                 for paper, pair in self.pairs.items()}
-        object.__setattr__(self, "pairs", pairs)
 
 
 @dataclass(frozen=True)
@@ -93,9 +82,7 @@ def load_figures_spec(params_dir: Path | str | Registry) -> FiguresSpec:
         spec,
         tradeoff=spec.tradeoff if spec.tradeoff and spec.tradeoff.paper in papers else None,
         dense_weights=(spec.dense_weights if spec.dense_weights
-                       and spec.dense_weights.paper in papers else None),
-        skeletons=replace(spec.skeletons, pairs={
-            paper: pair for paper, pair in spec.skeletons.pairs.items() if paper in papers}))
+                       and spec.dense_weights.paper in papers else None))
     if spec.tradeoff is not None:
         for key in ("table", "speed_table"):
             name = getattr(spec.tradeoff, key)
@@ -107,18 +94,6 @@ def load_figures_spec(params_dir: Path | str | Registry) -> FiguresSpec:
             if experiment not in registry.experiments:
                 raise ConfigError(f"{path}: dense_weights.experiments.{title}: "
                                   f"{unknown_name('experiment', experiment, registry.experiments)}")
-    if spec.skeletons.pairs:
-        for paper, pair in spec.skeletons.pairs.items():
-            for key in ("model", "baseline"):
-                experiment = getattr(pair, key)
-                if experiment not in registry.experiments:
-                    raise ConfigError(
-                        f"{path}: skeletons.pairs.{paper}.{key}: "
-                        f"{unknown_name('experiment', experiment, registry.experiments)}")
-                task = model_task(registry.models[registry.experiments[experiment].model])
-                if task != "keypoints":
-                    raise ConfigError(f"{path}: skeletons.pairs.{paper}.{key}: {experiment!r} "
-                                      f"is a {task} experiment, it predicts no skeletons")
     return spec
 
 
