@@ -492,7 +492,12 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
                 f"{self.first_line}); a key may appear once per mapping")
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML has it (several times faster: every pose command and Snakemake
+# read params/), with the same safe constructor
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
     """yaml.SafeLoader that rejects a key written twice in one mapping (plain YAML keeps the last
     one silently). Keys a merge (`<<: *anchor`) brings in may be overridden by an explicit key:
     only the keys written in the mapping itself are compared."""
