@@ -98,7 +98,7 @@ def test_preflight_trains_a_classifier_at_paper_size_on_the_stand_in(project: Pa
     assert record["status"] == "ran", record["error"]
     assert 0 <= record["top1_error"] <= 100
     eval_json = json.loads((exp.run_dir / "eval.json").read_text())
-    assert eval_json["images"] == 2 and eval_json["input"] == "224x224"
+    assert eval_json["images"] == exp.subset.val_images and eval_json["input"] == "224x224"
 
 
 def test_bench_train_of_a_classifier_model_takes_its_dataset_classes() -> None:
